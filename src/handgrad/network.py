@@ -1,0 +1,415 @@
+r"""The fully connected network of the seed, for any depth.
+
+Notation and orientation (as in the seed, §1.1 and §1.3)
+--------------------------------------------------------
+A network with layer sizes ``[n_0, n_1, ..., n_L]`` has, for ``l = 1..L``:
+
+* ``W_l`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of shape ``(n_l,)``
+  (the seed's ``W1`` is 128×37; PyTorch's ``Linear.weight`` has the same layout);
+* the forward recurrence, one **column per sample** inside the engine::
+
+      a_0 = Xᵀ                         (n_0, N)
+      z_l = W_l a_{l-1} + b_l          (n_l, N)
+      a_l = σ_l(z_l)                   (n_l, N)
+      Ŷ   = a_L                        (n_L, N)
+
+  so that with ReLU hidden layers and an identity output this is the seed's
+  ``Ŷ = W3 σ(W2 σ(W1 Xᵀ + b1) + b2) + b3``.
+
+The public methods take ``X`` of shape ``(n_samples, n_features)`` as every
+Python library does, transpose it once at the boundary (a view, no copy), and
+return ``(n_samples, n_outputs)``. The methods whose names end in ``_columns``
+work in the engine's orientation and skip validation (for the training loop).
+
+Example: the seed's network, stepped through by hand::
+
+    >>> import numpy as np
+    >>> from handgrad import Network
+    >>> net = Network([37, 128, 64, 1], activation="relu", init="randn", random_state=0)
+    >>> [W.shape for W in net.weights]
+    [(128, 37), (64, 128), (1, 64)]
+    >>> X = np.random.default_rng(1).random((32, 37)); y = np.ones(32)
+    >>> g_bp = net.gradients(X, y, loss="mse", method="backprop")
+    >>> g_ex = net.gradients(X, y, loss="mse", method="expanded")
+    >>> bool(np.allclose(g_bp["W1"], g_ex["W1"]))
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import gradients as _gradients
+from ._validation import check_finite, check_sample_weight, check_X, check_Y
+from .activations import IDENTITY, Activation, get_activation
+from .errors import ConfigError, ShapeError
+from .init import initialise
+from .losses import Loss, get_loss
+
+GRADIENT_METHODS = ("backprop", "expanded")
+
+
+@dataclass
+class ForwardCache:
+    """What the forward pass keeps for the backward pass (§1.3).
+
+    ``z[l-1]`` is ``z_l`` of shape ``(n_l, N)`` for l = 1..L; ``a[l]`` is ``a_l`` of
+    shape ``(n_l, N)`` for l = 0..L (``a[0]`` is the input, ``a[L]`` is Ŷ).
+    """
+
+    z: list[np.ndarray]
+    a: list[np.ndarray]
+
+    @property
+    def output(self) -> np.ndarray:
+        """Ŷ = a_L, shape (n_L, N)."""
+        return self.a[-1]
+
+
+@dataclass
+class Gradients:
+    """dJ/dW_l and dJ/db_l for every layer, in the shapes of W_l and b_l.
+
+    Index by name (``g["W2"]``, ``g["b1"]``, 1-based as in the seed) or iterate in
+    the order of :meth:`Network.parameters` (W1, b1, W2, b2, ...).
+    """
+
+    dW: list[np.ndarray]
+    db: list[np.ndarray]
+    #: J at the point where the gradients were taken (set by the gradient methods).
+    loss: float | None = field(default=None, compare=False)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        kind, index = _parse_param_name(name, len(self.dW))
+        return (self.dW if kind == "W" else self.db)[index - 1]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for dW, db in zip(self.dW, self.db):
+            yield dW
+            yield db
+
+    def names(self) -> list[str]:
+        """['W1', 'b1', 'W2', 'b2', ...]"""
+        return parameter_names(len(self.dW))
+
+    def items(self) -> list[tuple[str, np.ndarray]]:
+        return list(zip(self.names(), self))
+
+    def norm(self) -> float:
+        """Euclidean norm of all gradients taken together."""
+        return float(np.sqrt(sum(float(np.vdot(g, g)) for g in self)))
+
+
+def parameter_names(n_layers: int) -> list[str]:
+    """['W1', 'b1', ..., 'WL', 'bL'] for L = ``n_layers``."""
+    return [f"{kind}{l}" for l in range(1, n_layers + 1) for kind in ("W", "b")]
+
+
+def _parse_param_name(name: str, n_layers: int) -> tuple[str, int]:
+    if isinstance(name, str) and len(name) >= 2 and name[0] in "Wb" and name[1:].isdigit():
+        index = int(name[1:])
+        if 1 <= index <= n_layers:
+            return name[0], index
+    raise KeyError(f"no parameter {name!r}; this network has {parameter_names(n_layers)}")
+
+
+def _resolve_activations(activation, output_activation, n_layers: int) -> list[Activation]:
+    """One Activation per layer: ``activation`` for the hidden layers, then the output's."""
+    n_hidden = n_layers - 1
+    if isinstance(activation, (list, tuple)) and not (
+        isinstance(activation, tuple) and len(activation) == 2 and all(callable(f) for f in activation)
+    ):
+        if len(activation) != n_hidden:
+            raise ConfigError(
+                f"got {len(activation)} hidden activations {list(activation)!r} for {n_hidden} "
+                "hidden layers; give one name, or one per hidden layer"
+            )
+        hidden = [get_activation(a) for a in activation]
+    else:
+        hidden = [get_activation(activation)] * n_hidden
+    return [*hidden, get_activation(output_activation)]
+
+
+class Network:
+    """A fully connected network ``Ŷ = σ_L(W_L ... σ_1(W_1 Xᵀ + b_1) ... + b_L)``.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``[n_0, n_1, ..., n_L]``: inputs, hidden widths, outputs (the seed's is
+        ``[37, 128, 64, 1]``). At least one layer (``L >= 1``).
+    activation : str, Activation, (function, derivative) or a list of those
+        σ of the hidden layers: one for all, or one per hidden layer. Default
+        ``"relu"`` (the seed's).
+    output_activation : str, Activation or (function, derivative)
+        σ_L of the output layer. Default ``"identity"``: the seed's
+        ``Ŷ = W3 a2 + b3``; also what the on-logits cross-entropies expect.
+    init : str
+        ``"randn"`` (the seed's standard normal), ``"he"`` (default),
+        ``"he_uniform"``, ``"glorot_normal"``, ``"glorot_uniform"``. See :mod:`handgrad.init`.
+    random_state : int, numpy.random.Generator or None
+        Seed of the initialisation.
+    dtype : numpy dtype
+        ``np.float64`` (default) or ``np.float32``.
+
+    Attributes
+    ----------
+    weights : list of ndarray
+        ``weights[l-1]`` is ``W_l``, shape ``(n_l, n_{l-1})``.
+    biases : list of ndarray
+        ``biases[l-1]`` is ``b_l``, shape ``(n_l,)``.
+    activations : list of Activation
+        ``activations[l-1]`` is σ_l.
+    """
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        activation="relu",
+        output_activation="identity",
+        init: str = "he",
+        random_state: int | np.random.Generator | None = None,
+        dtype=np.float64,
+    ):
+        sizes = [int(n) for n in layer_sizes]
+        if len(sizes) < 2 or any(n < 1 for n in sizes) or any(s != n for s, n in zip(sizes, layer_sizes)):
+            raise ConfigError(
+                f"layer_sizes must be at least two positive integers [n_inputs, ..., n_outputs], got {list(layer_sizes)!r}"
+            )
+        dtype = _check_dtype(dtype)
+        weights, biases = initialise(sizes, init, random_state, dtype)
+        self._set(weights, biases, _resolve_activations(activation, output_activation, len(sizes) - 1))
+
+    @classmethod
+    def from_arrays(
+        cls,
+        weights: Sequence[np.ndarray],
+        biases: Sequence[np.ndarray],
+        activation="relu",
+        output_activation="identity",
+        dtype=None,
+    ) -> Network:
+        """A network with given parameters (e.g. the seed's initial weights).
+
+        Parameters
+        ----------
+        weights : sequence of array-like
+            ``W_1 ... W_L``, ``W_l`` of shape ``(n_l, n_{l-1})``.
+        biases : sequence of array-like
+            ``b_1 ... b_L``, ``b_l`` of shape ``(n_l,)`` (a column ``(n_l, 1)``, as
+            MATLAB stores it, is accepted too).
+        activation, output_activation
+            As in :class:`Network`.
+        dtype : numpy dtype, optional
+            Default: float64, or float32 if every array given is float32.
+
+        The arrays are copied: the network never aliases the caller's data.
+        """
+        if len(weights) != len(biases) or len(weights) == 0:
+            raise ShapeError(f"got {len(weights)} weight matrices and {len(biases)} bias vectors; need L >= 1 of each")
+        if dtype is None:
+            all32 = all(np.asarray(p).dtype == np.float32 for p in [*weights, *biases])
+            dtype = np.float32 if all32 else np.float64
+        dtype = _check_dtype(dtype)
+        Ws, bs = [], []
+        for l, (W, b) in enumerate(zip(weights, biases), start=1):
+            W = np.array(W, dtype=dtype)  # copy
+            b = np.array(b, dtype=dtype)
+            if W.ndim != 2:
+                raise ShapeError(f"W{l} must be 2-D of shape (n_{l}, n_{l - 1}), got shape {W.shape}")
+            if b.ndim == 2 and b.shape[1] == 1:
+                b = b[:, 0].copy()  # MATLAB's column vector (n_l, 1)
+            if b.shape != (W.shape[0],):
+                raise ShapeError(
+                    f"b{l} must have shape ({W.shape[0]},) to match W{l} of shape {W.shape}, got {b.shape}"
+                )
+            if Ws and W.shape[1] != Ws[-1].shape[0]:
+                raise ShapeError(
+                    f"W{l} has shape {W.shape} but W{l - 1} has {Ws[-1].shape[0]} rows: "
+                    f"W{l} must have shape (n_{l}, {Ws[-1].shape[0]})"
+                )
+            check_finite(W, f"W{l}")
+            check_finite(b, f"b{l}")
+            Ws.append(W)
+            bs.append(b)
+        net = cls.__new__(cls)
+        net._set(Ws, bs, _resolve_activations(activation, output_activation, len(Ws)))
+        return net
+
+    def _set(self, weights, biases, activations) -> None:
+        self.weights: list[np.ndarray] = list(weights)
+        self.biases: list[np.ndarray] = list(biases)
+        self.activations: list[Activation] = list(activations)
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def layer_sizes(self) -> list[int]:
+        """``[n_0, n_1, ..., n_L]``."""
+        return [self.weights[0].shape[1]] + [W.shape[0] for W in self.weights]
+
+    @property
+    def n_layers(self) -> int:
+        """L, the number of weight layers (the seed's network has L = 3)."""
+        return len(self.weights)
+
+    @property
+    def n_inputs(self) -> int:
+        return self.weights[0].shape[1]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.weights[-1].shape[0]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.weights[0].dtype
+
+    def parameters(self) -> list[np.ndarray]:
+        """The live parameter arrays ``[W1, b1, W2, b2, ..., WL, bL]``.
+
+        An optimizer updates these in place; the order matches
+        :class:`Gradients` iteration and :func:`parameter_names`.
+        """
+        out = []
+        for W, b in zip(self.weights, self.biases):
+            out += [W, b]
+        return out
+
+    def parameter_names(self) -> list[str]:
+        return parameter_names(self.n_layers)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """``{"W1": W_1, "b1": b_1, ...}``, copies, in the seed's orientation."""
+        return {name: p.copy() for name, p in zip(self.parameter_names(), self.parameters())}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy parameters from ``{"W1": ..., "b1": ...}`` into this network (shapes must match)."""
+        for name, p in zip(self.parameter_names(), self.parameters()):
+            if name not in state:
+                raise ShapeError(f"missing parameter {name!r}; expected {self.parameter_names()}")
+            new = np.asarray(state[name])
+            if new.shape != p.shape:
+                raise ShapeError(f"{name} has shape {new.shape}, expected {p.shape}")
+            check_finite(new, name)
+            p[...] = new
+
+    def copy(self) -> Network:
+        """A deep copy (parameters copied, activations shared)."""
+        net = Network.__new__(Network)
+        net._set([W.copy() for W in self.weights], [b.copy() for b in self.biases], self.activations)
+        return net
+
+    def astype(self, dtype) -> Network:
+        """A copy with parameters in ``dtype``."""
+        dtype = _check_dtype(dtype)
+        net = Network.__new__(Network)
+        net._set([W.astype(dtype) for W in self.weights], [b.astype(dtype) for b in self.biases], self.activations)
+        return net
+
+    def __repr__(self) -> str:
+        acts = ", ".join(a.name for a in self.activations)
+        return f"Network(layer_sizes={self.layer_sizes}, activations=[{acts}], dtype={self.dtype})"
+
+    # ---------------------------------------------------------------- forward
+    def forward_columns(self, A0: np.ndarray) -> ForwardCache:
+        """The forward pass of §1.3 on a batch of columns, caching every z_l and a_l.
+
+        Parameters
+        ----------
+        A0 : ndarray of shape (n_0, N)
+            The input batch, one column per sample (the seed's ``x``).
+        """
+        z_list, a_list = [], [A0]
+        a = A0
+        for W, b, act in zip(self.weights, self.biases, self.activations):
+            z = W @ a  # (n_l, N)
+            z += b[:, None]  # z_l = W_l a_{l-1} + b_l
+            a = z if act is IDENTITY else act.function(z)  # a_l = σ_l(z_l)
+            z_list.append(z)
+            a_list.append(a)
+        return ForwardCache(z_list, a_list)
+
+    def predict_columns(self, A0: np.ndarray) -> np.ndarray:
+        """Ŷ of shape (n_L, N) for ``A0`` of shape (n_0, N), keeping no cache."""
+        a = A0
+        for W, b, act in zip(self.weights, self.biases, self.activations):
+            z = W @ a
+            z += b[:, None]
+            a = z if act is IDENTITY else act.function(z)
+        return a
+
+    def forward(self, X) -> np.ndarray:
+        """Ŷ for ``X`` of shape (n_samples, n_features); returns (n_samples, n_outputs).
+
+        The raw network output ``a_L`` (logits, for the cross-entropy losses).
+        """
+        X = check_X(X, self.n_inputs, self.dtype)
+        return self.predict_columns(X.T).T
+
+    __call__ = forward
+
+    # --------------------------------------------------------------- backward
+    def backward(self, cache: ForwardCache, dJ_dYhat: np.ndarray) -> Gradients:
+        """Backpropagation (§1.3) from a forward cache and ``dJ/dŶ`` of shape (n_L, N).
+
+        ``delta_L = dJ/dŶ ∘ σ_L'(z_L)``, ``delta_l = (W_{l+1}ᵀ delta_{l+1}) ∘ σ_l'(z_l)``,
+        ``dW_l = delta_l a_{l-1}ᵀ``, ``db_l = Σ_columns delta_l``.
+        """
+        return _gradients.backprop_from_cache(self, cache, dJ_dYhat)
+
+    def gradients(
+        self,
+        X,
+        Y,
+        loss: str | Loss = "mse",
+        method: str = "backprop",
+        sample_weight=None,
+    ) -> Gradients:
+        """dJ/dW_l and dJ/db_l for every layer on the batch ``(X, Y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        Y : array-like of shape (n_samples, n_outputs) or (n_samples,)
+            Targets; one-hot rows for ``softmax_crossentropy``.
+        loss : str or Loss
+            ``"mse"`` (the seed's), ``"mae"``, ``"huber"``, ``"binary_crossentropy"``,
+            ``"softmax_crossentropy"``.
+        method : {"backprop", "expanded"}
+            ``"backprop"``: §1.3, reusing the deltas layer by layer.
+            ``"expanded"``: §1.2, every layer's gradient from scratch.
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        Gradients
+            ``g["W1"]`` of the shape of ``W_1``, ...; ``g.loss`` is J.
+        """
+        A0, Yc, loss_fn, w = self._columns(X, Y, loss, sample_weight)
+        if method == "backprop":
+            return _gradients.backprop(self, A0, Yc, loss_fn, w)
+        if method == "expanded":
+            return _gradients.expanded(self, A0, Yc, loss_fn, w)
+        raise ConfigError(f"unknown gradient method {method!r}; expected one of {GRADIENT_METHODS}")
+
+    def loss(self, X, Y, loss: str | Loss = "mse", sample_weight=None) -> float:
+        """J on ``(X, Y)``; shapes as in :meth:`gradients`."""
+        A0, Yc, loss_fn, w = self._columns(X, Y, loss, sample_weight)
+        return loss_fn.value(self.predict_columns(A0), Yc, w)
+
+    def _columns(self, X, Y, loss, sample_weight):
+        """Validate the public (rows) arguments and turn them into the engine's columns."""
+        X = check_X(X, self.n_inputs, self.dtype)
+        Y = check_Y(Y, X.shape[0], self.n_outputs, self.dtype)
+        w = check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        return X.T, Y.T, get_loss(loss), w
+
+
+def _check_dtype(dtype) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ConfigError(f"dtype must be float32 or float64, got {dt}")
+    return dt
