@@ -176,7 +176,9 @@ def elu_deriv(z):
     return np.where(z > 0, 1.0, ELU_ALPHA * np.exp(np.minimum(z, 0))).astype(z.dtype, copy=False)
 
 
-_GELU_C = np.sqrt(2.0 / np.pi)
+# NOTE: a Python float, not np.sqrt(...): a NumPy float64 scalar is not "weak" under
+# NumPy 2 promotion (NEP 50) and would silently upcast float32 activations to float64.
+_GELU_C = float(np.sqrt(2.0 / np.pi))
 _GELU_K = 0.044715
 
 
