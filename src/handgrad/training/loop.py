@@ -1,0 +1,663 @@
+r"""The training loop: the seed's MATLAB loop, made general and fast.
+
+The seed trains with::
+
+    for epoch = 1:epochs
+        for i = 1:batch_size:size(X, 1)              % batches in file order
+            x = X(i:batch_end, :)';  y_true = y(i:batch_end)';
+            z1 = W1 * x + b1;  a1 = ReLU(z1);  ...  y_pred = z3;          % forward
+            delta3 = 2/batch_size * (y_pred - y_true);                      % dJ/dŶ
+            dW3 = delta3 * a2';  db3 = sum(delta3, 2);  ...                 % §1.3
+            W3 = W3 - learning_rate * dW3;  ...                             % update
+        end
+        val_loss = sum((y_val_pred - y_val').^2) / size(X_val, 1);
+    end
+
+:func:`train` keeps that shape — ``for epoch: for batch: forward; delta; dW;
+update`` — and adds what a training system needs (shuffling, optimizers,
+schedules, validation, early stopping, callbacks, checkpoints).
+
+Two modes
+---------
+``mode="standard"`` (default)
+    Rows are shuffled each epoch by a ``numpy.random.Generator`` made from
+    ``random_state`` (same seed ⇒ bit-identical run), and each mini-batch's
+    gradient is the gradient of **the mean loss over the rows actually in the
+    batch**: ``dJ/dŶ = 2/N_b (Ŷ − Y)`` with ``N_b`` the batch's size, also for a
+    short last batch. That is the gradient of the objective the seed writes
+    down (§1.1), so every batch is an unbiased estimate of it.
+``mode="seed"``
+    The seed's MATLAB loops, exactly: batches in file order, the gradient
+    scaled by ``2/batch_size`` **also on the last, partial batch** (10,000 =
+    312 × 32 + 16 rows gives that batch half the weight it should have), no
+    shuffling except the caller's ``permutations`` (shape ``(epochs, n_rows)``,
+    0-based; row ``e`` is applied to the already-permuted training rows right
+    after epoch ``e``, as the seed's expanded-gradient loop reshuffles after each
+    epoch: epoch 1 runs in file order and the last row has no effect).
+    ``gradient="backprop"`` is the seed's §1.3 loop, ``gradient="expanded"`` its
+    §1.2 loop. The validation loss is the seed's: sum of squared errors over the
+    number of rows (for MSE this is the same J as in standard mode).
+
+The step
+--------
+The data are validated once and stored as rows ``(n_samples, n_features)`` in
+C order; a mini-batch is then the **column block** ``X[i:j].T`` — a view
+``(n_features, N_b)`` in the engine's orientation, contiguous in memory, with
+no copy. (Shuffling writes each epoch's row order into one buffer allocated
+once.) The forward and backward passes write into arrays allocated once per
+batch width (:class:`_Backprop`), so a step of plain SGD on a ReLU/MSE network
+allocates nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .._validation import check_sample_weight, check_X, check_Y
+from ..activations import IDENTITY, RELU
+from ..errors import ConfigError, DivergenceError, ShapeError
+from ..gradients import expanded as _expanded_gradients
+from ..losses import Loss, MeanSquaredError, get_loss
+from ..network import GRADIENT_METHODS, Network
+from .callbacks import Callback, EarlyStopping, PrintEvery, ProgressBar, TrainContext
+from .history import History
+from .optimizers import Optimizer, get_optimizer
+from .schedules import get_schedule
+from .state import TrainState
+
+MODES = ("standard", "seed")
+
+
+# --------------------------------------------------------------------------- the step
+class _FixedDenominator(Loss):
+    """The seed's scaling: ``dJ/dŶ = 1/batch_size · dℓ/dŶ`` whatever the batch's size.
+
+    For MSE this is the seed's ``delta3 = 2/batch_size * (y_pred - y_true)``.
+    ``value`` stays the true mean over the batch (used only for reporting).
+    """
+
+    def __init__(self, base: Loss, batch_size: int):
+        self.base = base
+        self.batch_size = batch_size
+        self.name = base.name
+        self.on_logits = base.on_logits
+
+    def value(self, Yhat, Y, sample_weight=None):
+        return self.base.value(Yhat, Y, sample_weight)
+
+    def gradient(self, Yhat, Y, sample_weight=None):
+        g = self.base._per_sample_grad(Yhat, Y)
+        g *= 1.0 / self.batch_size
+        return g
+
+
+class _Backprop:
+    """Forward pass, loss, and backpropagation (§1.3) for one mini-batch, into reused arrays.
+
+    ``self.grads`` is the list ``[dW1, db1, dW2, db2, ...]`` (the order of
+    ``net.parameters()``), overwritten by every call.
+
+    Parameters
+    ----------
+    net : Network
+    loss : Loss
+    seed_denominator : int or None
+        None: ``dJ/dŶ`` is the gradient of the mean over the batch's own rows.
+        An int: the seed's fixed ``1/batch_size`` (see :class:`_FixedDenominator`).
+    """
+
+    def __init__(self, net: Network, loss: Loss, seed_denominator: int | None):
+        self.net = net
+        self.loss = loss
+        self.seed_denominator = seed_denominator
+        self.Ws = net.weights
+        # b_l as a column (n_l, 1): a view, so it follows the optimizer's in-place updates.
+        self.b_cols = [b[:, None] for b in net.biases]
+        self.acts = net.activations
+        self.dW = [np.empty_like(W) for W in net.weights]
+        self.db = [np.empty_like(b) for b in net.biases]
+        self.grads: list[np.ndarray] = [g for pair in zip(self.dW, self.db) for g in pair]
+        # MSE through the identity output (the seed's case) needs no call into the Loss object.
+        self.fast_mse = type(loss) is MeanSquaredError and self.acts[-1] is IDENTITY
+        self._buffers: dict[int, tuple[list, list, list]] = {}
+
+    def _buffers_for(self, N: int):
+        """z_l, a_l and delta_l arrays of shape (n_l, N), allocated once per batch width N."""
+        buf = self._buffers.get(N)
+        if buf is None:
+            dtype = self.net.dtype
+            sizes = self.net.layer_sizes[1:]
+            z = [np.empty((n, N), dtype) for n in sizes]
+            a = [zl if act is IDENTITY else np.empty((n, N), dtype) for zl, n, act in zip(z, sizes, self.acts)]
+            delta = [np.empty((n, N), dtype) for n in sizes]
+            buf = self._buffers[N] = (z, a, delta)
+        return buf
+
+    def __call__(self, A0: np.ndarray, Y: np.ndarray, w: np.ndarray | None) -> float:
+        """Gradients of the batch into ``self.grads``; returns J (mean loss over the batch).
+
+        Parameters
+        ----------
+        A0 : ndarray of shape (n_0, N)   the batch, one column per sample (the seed's ``x``)
+        Y : ndarray of shape (n_L, N)    its targets (the seed's ``y_true``)
+        w : ndarray of shape (N,) or None
+        """
+        N = A0.shape[1]
+        z, a, delta = self._buffers_for(N)
+        L = len(self.Ws)
+
+        # Forward (§1.3): z_l = W_l a_{l-1} + b_l;  a_l = σ_l(z_l).
+        a_prev = A0
+        for l in range(L):
+            np.matmul(self.Ws[l], a_prev, out=z[l])
+            z[l] += self.b_cols[l]
+            act = self.acts[l]
+            if act is RELU:
+                np.maximum(z[l], 0, out=a[l])
+            elif act is not IDENTITY:
+                a[l] = act.function(z[l])  # a general σ allocates its result
+            a_prev = a[l]
+        Yhat = a_prev
+
+        # dJ/dŶ, into delta_L.
+        dL = delta[-1]
+        if self.fast_mse and w is None:
+            np.subtract(Yhat, Y, out=dL)  # the seed's error = y_pred - y_true
+            J = float(np.vdot(dL, dL)) / N  # J = 1/N Σ (ŷ − y)²
+            # delta3 = 2/N (Ŷ − Y), N the batch's rows (standard) or the seed's batch_size
+            dL *= 2.0 / (self.seed_denominator or N)
+        else:
+            J = self.loss.value(Yhat, Y, w)
+            if self.seed_denominator:
+                dL[...] = self.loss._per_sample_grad(Yhat, Y)
+                dL *= 1.0 / self.seed_denominator
+            else:
+                dL[...] = self.loss.gradient(Yhat, Y, w)
+            self._times_sigma_prime(dL, L - 1, z, a)  # delta_L = dJ/dŶ ∘ σ_L'(z_L)
+
+        # Backward (§1.3), from the output down to layer 1.
+        for l in range(L - 1, -1, -1):  # 0-based: l is the seed's layer l+1
+            a_prev = a[l - 1] if l > 0 else A0
+            np.matmul(delta[l], a_prev.T, out=self.dW[l])  # dW_l = delta_l a_{l-1}ᵀ
+            np.sum(delta[l], axis=1, out=self.db[l])  # db_l = Σ_i delta_l
+            if l > 0:
+                # delta_{l-1} = (W_lᵀ delta_l) ∘ σ_{l-1}'(z_{l-1})
+                np.matmul(self.Ws[l].T, delta[l], out=delta[l - 1])
+                self._times_sigma_prime(delta[l - 1], l - 1, z, a)
+        return J
+
+    def _times_sigma_prime(self, d: np.ndarray, l: int, z, a) -> None:
+        """``d ∘= σ_l'(z_l)`` in place (0-based l)."""
+        act = self.acts[l]
+        if act is IDENTITY:
+            return
+        if act is RELU:
+            # NOTE: ReLU'(z) = 1[z > 0] (0 at the kink, as the seed's ReLU_deriv); a_l > 0 ⇔ z_l > 0.
+            np.multiply(d, a[l] > 0, out=d)
+        else:
+            d *= act.grad(z[l], a[l])
+
+
+def _grad_sq_norm(grads: Sequence[np.ndarray]) -> float:
+    """Σ over every parameter of ‖dJ/dθ‖² (a NaN/inf anywhere makes it non-finite)."""
+    total = 0.0
+    for g in grads:
+        g = g.ravel()
+        total += float(np.dot(g, g))
+    return total
+
+
+# --------------------------------------------------------------------------- metrics
+def _accuracy(Y, P):
+    if Y.shape[1] == 1:
+        return float(np.mean((P[:, 0] > 0.5) == (Y[:, 0] > 0.5)))
+    return float(np.mean(P.argmax(axis=1) == Y.argmax(axis=1)))
+
+
+def _r2(Y, P):
+    ss_res = float(((Y - P) ** 2).sum())
+    ss_tot = float(((Y - Y.mean(axis=0)) ** 2).sum())
+    return 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
+
+
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "accuracy": _accuracy,
+    "mse": lambda Y, P: float(np.mean((Y - P) ** 2)),
+    "mae": lambda Y, P: float(np.mean(np.abs(Y - P))),
+    "r2": _r2,
+}
+
+
+def _get_metric(metric):
+    if metric is None or callable(metric):
+        return metric
+    if isinstance(metric, str) and metric.lower() in METRICS:
+        return METRICS[metric.lower()]
+    raise ConfigError(f"unknown metric {metric!r}; expected one of {sorted(METRICS)} or a callable(Y, P) -> float")
+
+
+# --------------------------------------------------------------------------- checks
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _split_validation(n: int, fraction: float, stratify, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(train, val)``: a random ``fraction`` of the rows (of each class, if ``stratify``)."""
+    if stratify is None:
+        n_val = round(fraction * n)
+        if not 1 <= n_val < n:
+            raise ConfigError(
+                f"validation_fraction={fraction} of {n} rows leaves {n_val} for validation and "
+                f"{n - n_val} for training; both need at least one row"
+            )
+        perm = rng.permutation(n)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    labels = np.asarray(stratify)
+    if labels.shape[0] != n:
+        raise ShapeError(f"stratify has {labels.shape[0]} labels but X has {n} rows; need one label per row")
+    if labels.ndim == 2:  # one-hot rows
+        labels = labels.argmax(axis=1)
+    val = []
+    for cls in np.unique(labels):
+        idx = np.flatnonzero(labels == cls)
+        n_val = round(fraction * len(idx))
+        if len(idx) >= 2:
+            n_val = min(max(n_val, 1), len(idx) - 1)  # every class on both sides when it can be
+        val.append(rng.permutation(idx)[:n_val])
+    val_idx = np.sort(np.concatenate(val))
+    if not 1 <= len(val_idx) < n:
+        raise ConfigError(f"validation_fraction={fraction} of {n} rows leaves no rows for validation or training")
+    return np.setdiff1d(np.arange(n), val_idx), val_idx
+
+
+def _check_permutations(permutations, epochs: int, n_rows: int) -> np.ndarray:
+    P = np.asarray(permutations)
+    if P.ndim != 2 or P.shape != (epochs, n_rows):
+        raise ShapeError(
+            f"permutations must have shape (epochs, n_rows) = ({epochs}, {n_rows}) (one 0-based permutation "
+            f"of the training rows per epoch), got shape {P.shape}"
+        )
+    if P.dtype.kind not in "iu":
+        if P.dtype.kind == "f" and np.all(P == np.round(P)):
+            P = P.astype(np.int64)
+        else:
+            raise ShapeError(f"permutations must hold integers (0-based row indices), got dtype {P.dtype}")
+    bad = np.flatnonzero((np.sort(P, axis=1) != np.arange(n_rows)).any(axis=1))
+    if bad.size:
+        lo, hi = int(P.min()), int(P.max())
+        raise ShapeError(
+            f"permutations row {int(bad[0])} is not a permutation of 0..{n_rows - 1} "
+            f"(values range over {lo}..{hi}; the indices are 0-based)"
+        )
+    return P.astype(np.intp, copy=False)
+
+
+# --------------------------------------------------------------------------- train
+def train(
+    network: Network,
+    X,
+    Y,
+    *,
+    loss: str | Loss = "mse",
+    optimizer: str | Optimizer = "adam",
+    lr: float | None = None,
+    epochs: int = 200,
+    batch_size: int = 32,
+    shuffle: bool = True,
+    random_state: int | np.random.Generator | None = None,
+    validation_data: tuple | None = None,
+    validation_fraction: float = 0.0,
+    stratify=None,
+    early_stopping: bool = False,
+    patience: int = 10,
+    min_delta: float = 0.0,
+    restore_best: bool = True,
+    lr_schedule=None,
+    weight_decay: float = 0.0,
+    callbacks: Sequence[Callback] = (),
+    metric: str | Callable | None = None,
+    sample_weight=None,
+    gradient: str = "backprop",
+    mode: str = "standard",
+    permutations=None,
+    verbose: int = 0,
+    print_every: int = 0,
+    progress: bool | None = None,
+    checkpoint_every: int = 0,
+    on_checkpoint: Callable[[TrainState], None] | None = None,
+    resume: TrainState | None = None,
+    history: History | None = None,
+) -> History:
+    """Train ``network`` in place on ``(X, Y)`` by mini-batch gradient descent.
+
+    Parameters
+    ----------
+    network : Network
+        Updated in place.
+    X : array-like of shape (n_samples, n_features)
+    Y : array-like of shape (n_samples, n_outputs) or (n_samples,)
+        Targets (one-hot rows for ``softmax_crossentropy``).
+    loss : str or Loss, default "mse"
+    optimizer : str or Optimizer, default "adam"
+        ``"sgd"`` (the seed's), ``"momentum"``, ``"nesterov"``, ``"adam"``, ``"adamw"``,
+        or an :class:`Optimizer` already built over ``network.parameters()`` —
+        then its state (e.g. Adam's moments) is used and kept.
+    lr : float, optional
+        Base learning rate (default: the optimizer's: 0.01 for SGD, 1e-3 for Adam).
+    epochs : int, default 200
+        Epochs to run in this call (a resumed call runs the rest of them).
+    batch_size : int, default 32
+        Rows per mini-batch; the last batch has the remaining rows.
+    shuffle : bool, default True
+        Standard mode: reshuffle the rows every epoch. Ignored in seed mode.
+    random_state : int, numpy.random.Generator or None
+        Seeds the shuffling and the validation split: the same value gives a
+        bit-identical run.
+    validation_data : tuple ``(X_val, Y_val)`` or ``(X_val, Y_val, w_val)``, optional
+        Shapes ``(n_val, n_features)``, ``(n_val, n_outputs)`` or ``(n_val,)``, ``(n_val,)``.
+    validation_fraction : float in [0, 1), default 0
+        Hold out this fraction of ``X`` instead (exclusive with ``validation_data``).
+    stratify : array-like of shape (n_samples,) or (n_samples, n_classes), optional
+        Class labels (or one-hot rows): the held-out fraction keeps their proportions.
+    early_stopping : bool, default False
+        Stop after ``patience`` epochs without the validation loss (the training
+        loss, without a validation set) improving by more than ``min_delta``;
+        with ``restore_best`` the best epoch's parameters are put back at the end.
+    patience, min_delta, restore_best
+        See :class:`EarlyStopping`.
+    lr_schedule : None, str, dict or schedule object
+        See :mod:`handgrad.training.schedules`; sets ``optimizer.lr`` each epoch.
+    weight_decay : float, default 0
+        Passed to a named optimizer (L2 on the weights; decoupled for ``"adamw"``).
+    callbacks : sequence of Callback
+    metric : {"accuracy", "mse", "mae", "r2"} or callable(Y, P) -> float, optional
+        Evaluated after each epoch on the training and validation rows, with
+        ``P = loss.output(network output)`` of shape (n, n_outputs) (probabilities
+        for the cross-entropies); logged as ``metric`` and ``val_metric``.
+    sample_weight : array-like of shape (n_samples,), optional
+        Per-row weights of the loss (standard mode).
+    gradient : {"backprop", "expanded"}, default "backprop"
+        §1.3 backpropagation, or the §1.2 expanded formulas (slower; same numbers).
+    mode : {"standard", "seed"}, default "standard"
+        See the module docstring.
+    permutations : array-like of int, shape (epochs, n_rows), optional
+        Seed mode only: the row permutations applied after each epoch.
+    verbose : int, default 0
+        1: print one line per epoch. Negative: quiet (no progress bar either).
+    print_every : int, default 0
+        Print the seed's ``Epoch k, Validation Loss: ...`` every so many epochs.
+    progress : bool or None, default None
+        The tqdm progress bar: None shows it when standard error is a terminal
+        (and not ``verbose < 0``), True always (needs tqdm), False never.
+    checkpoint_every : int, default 0
+        Call ``on_checkpoint(TrainState)`` every so many epochs.
+    on_checkpoint : callable(TrainState), optional
+    resume : TrainState, optional
+        Continue an interrupted call (same arguments): ends bit-identical to an
+        uninterrupted run.
+    history : History, optional
+        Append to this history (epochs continue its numbering).
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    DivergenceError
+        As soon as a mini-batch loss, a gradient or a parameter is NaN or
+        infinite. The network is restored to its parameters at the end of the
+        last finished epoch (``exc.last_good``, a state dict; ``exc.history``).
+    """
+    # ---- settings, checked once
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r}; expected one of {MODES}")
+    if gradient not in GRADIENT_METHODS:
+        raise ConfigError(f"unknown gradient method {gradient!r}; expected one of {GRADIENT_METHODS}")
+    epochs = _check_int("epochs", epochs, 0)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    checkpoint_every = _check_int("checkpoint_every", checkpoint_every, 0)
+    print_every = _check_int("print_every", print_every, 0)
+    if not (0.0 <= validation_fraction < 1.0):
+        raise ConfigError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
+    if validation_data is not None and validation_fraction > 0:
+        raise ConfigError("give validation_data or validation_fraction, not both")
+    if checkpoint_every and on_checkpoint is None:
+        raise ConfigError("checkpoint_every needs on_checkpoint, the function that receives each TrainState")
+    seed_mode = mode == "seed"
+    if permutations is not None and not seed_mode:
+        raise ConfigError('permutations are for mode="seed"; the standard mode shuffles with random_state')
+    if seed_mode and (sample_weight is not None or validation_fraction > 0):
+        raise ConfigError('mode="seed" reproduces the seed\'s loop: no sample_weight, no validation_fraction')
+    loss_fn = get_loss(loss)
+    metric_fn = _get_metric(metric)
+
+    # ---- data, validated once, kept as C-ordered rows (a batch is then X[i:j].T, a view)
+    dtype = network.dtype
+    X = check_X(X, network.n_inputs, dtype)
+    Y = check_Y(Y, X.shape[0], network.n_outputs, dtype)
+    w = check_sample_weight(sample_weight, X.shape[0], dtype)
+    rng = np.random.default_rng(random_state)
+
+    split: dict[str, np.ndarray] = {}
+    Xv = Yv = wv = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ConfigError("validation_data must be a tuple (X_val, Y_val) or (X_val, Y_val, sample_weight_val)")
+        Xv = check_X(validation_data[0], network.n_inputs, dtype, name="X_val")
+        Yv = check_Y(validation_data[1], Xv.shape[0], network.n_outputs, dtype, name="Y_val")
+        if len(validation_data) == 3:
+            wv = check_sample_weight(validation_data[2], Xv.shape[0], dtype)
+    elif validation_fraction > 0:
+        if resume is not None and resume.split:
+            train_idx, val_idx = resume.split["train"], resume.split["val"]
+        else:
+            train_idx, val_idx = _split_validation(X.shape[0], validation_fraction, stratify, rng)
+        split = {"train": train_idx, "val": val_idx}
+        Xv, Yv = X[val_idx], Y[val_idx]
+        wv = None if w is None else w[val_idx]
+        X, Y = X[train_idx], Y[train_idx]
+        w = None if w is None else w[train_idx]
+    X = np.ascontiguousarray(X)
+    Y = np.ascontiguousarray(Y)
+    n = X.shape[0]
+    Xv_cols = None if Xv is None else Xv.T  # (n_features, n_val)
+    Yv_cols = None if Yv is None else Yv.T
+    P = _check_permutations(permutations, epochs, n) if permutations is not None else None
+
+    # ---- optimizer, schedule, callbacks
+    params = network.parameters()
+    if isinstance(optimizer, Optimizer):
+        if weight_decay:
+            raise ConfigError("weight_decay is set on an Optimizer instance, not passed to train() beside it")
+        opt = get_optimizer(optimizer, params)
+        if lr is not None:
+            opt.lr = lr
+    else:
+        opt = get_optimizer(optimizer, params, lr=lr, weight_decay=weight_decay or None)
+    base_lr = opt.lr
+    schedule = get_schedule(lr_schedule)
+
+    hist = history if history is not None else History()
+    monitor = "val_loss" if Xv is not None else "train_loss"
+    hist.monitor = monitor
+    all_callbacks: list[Callback] = list(callbacks)
+    stopper = None
+    if early_stopping:
+        stopper = EarlyStopping(patience, min_delta, restore_best, monitor=monitor)
+        all_callbacks.append(stopper)
+    if print_every and verbose >= 0:
+        all_callbacks.append(PrintEvery(print_every))
+    if verbose >= 1:
+        all_callbacks.append(PrintEvery(1, "Epoch {epoch}: train_loss={train_loss:.6g} val_loss={val_loss}"))
+    all_callbacks.append(ProgressBar(False if verbose < 0 else progress))
+
+    # ---- resume
+    start = 0
+    order = np.arange(n) if seed_mode else None  # seed mode: the caller's permutations compose
+    if resume is not None:
+        start = resume.epoch
+        network.load_state_dict(resume.network)
+        opt.load_state_dict(resume.optimizer_arrays, resume.optimizer_meta)
+        rng.bit_generator.state = resume.rng_state
+        restored = History.from_dict(resume.history)
+        hist.epochs, hist.stop_reason = restored.epochs, ""
+        if resume.order is not None:
+            order = np.asarray(resume.order, dtype=np.intp)
+    n_before = len(hist) - start  # epochs in the history before this call began
+
+    context = TrainContext(network, opt, hist, epochs, start, monitor)
+    for cb in all_callbacks:
+        cb.on_train_begin(context)
+    if resume is not None and stopper is not None and resume.early_stopping_meta is not None:
+        stopper.load_state(resume.early_stopping_arrays, resume.early_stopping_meta)
+
+    # ---- the step and its buffers
+    step_loss = _FixedDenominator(loss_fn, batch_size) if seed_mode else loss_fn
+    backprop = _Backprop(network, loss_fn, batch_size if seed_mode else None)
+    grads = backprop.grads
+    reorder = seed_mode or shuffle
+    Xb = np.empty_like(X) if reorder else X  # this epoch's rows, in order
+    Yb = np.empty_like(Y) if reorder else Y
+    wb = None if w is None else (np.empty_like(w) if reorder else w)
+    last_good = [p.copy() for p in params]
+
+    def restore_last_good():
+        for p, good in zip(params, last_good):
+            np.copyto(p, good)
+
+    def diverged(epoch: int, batch: int | None, what: str):
+        restore_last_good()
+        hist.stop_reason = "diverged"
+        where = f"epoch {epoch}" + (f", mini-batch {batch}" if batch is not None else "")
+        exc = DivergenceError(
+            f"training diverged in {where}: {what}. The network was restored to its parameters at the end "
+            f"of epoch {epoch - 1}. Try a lower learning rate (lr={opt.lr:g} now), scaling the inputs and "
+            "targets (standardise them), another initialisation (e.g. init='he'), or gradient clipping "
+            "through a smaller batch-size-to-rate ratio.",
+            epoch=epoch,
+            last_good=network.state_dict(),
+        )
+        exc.history = hist
+        return exc
+
+    stop_reason = "completed"
+    try:
+        for e in range(start, epochs):  # for epoch = 1:epochs
+            epoch = n_before + e + 1  # 1-based, continuing the history
+            opt.lr = schedule.lr_at(epoch - 1, base_lr)
+            t0 = time.perf_counter()
+            # This epoch's row order: the seed's (composed permutations), a fresh shuffle, or file order.
+            if seed_mode:
+                rows = order
+            elif shuffle:
+                rows = rng.permutation(n)
+            else:
+                rows = None
+            if rows is not None:
+                np.take(X, rows, axis=0, out=Xb)
+                np.take(Y, rows, axis=0, out=Yb)
+                if w is not None:
+                    np.take(w, rows, out=wb)
+
+            loss_sum = 0.0
+            weight_sum = 0.0
+            sq_norm_sum = 0.0
+            n_batches = 0
+            for i in range(0, n, batch_size):  # for i = 1:batch_size:size(X, 1)
+                j = min(i + batch_size, n)
+                A0 = Xb[i:j].T  # x = X(i:batch_end, :)'    (n_0, N_b), a view
+                Yc = Yb[i:j].T  # y_true                     (n_L, N_b)
+                wc = None if wb is None else wb[i:j]
+                # forward; delta; dW   (§1.3, or §1.2 written out)
+                if gradient == "backprop":
+                    J = backprop(A0, Yc, wc)
+                    g = grads
+                else:
+                    gx = _expanded_gradients(network, A0, Yc, step_loss, wc)
+                    J, g = gx.loss, list(gx)
+                sq = _grad_sq_norm(g)
+                if not (math.isfinite(J) and math.isfinite(sq)):
+                    what = (
+                        f"the mini-batch loss is {J}"
+                        if not math.isfinite(J)
+                        else f"a gradient is non-finite (‖g‖² = {sq})"
+                    )
+                    raise diverged(epoch, n_batches + 1, what)
+                # update: W3 = W3 - learning_rate * dW3; ...  (all from the gradients above)
+                opt.step(g)
+                nb = (j - i) if wc is None else float(wc.sum())
+                loss_sum += J * nb
+                weight_sum += nb
+                sq_norm_sum += sq
+                n_batches += 1
+
+            for p, name in zip(params, network.parameter_names()):
+                if not np.isfinite(p).all():
+                    raise diverged(epoch, None, f"parameter {name} became non-finite")
+            if seed_mode and P is not None:
+                order = order[P[e]]  # the seed reshuffles the (already permuted) rows after each epoch
+
+            logs = {
+                "epoch": epoch,
+                "train_loss": loss_sum / weight_sum,
+                "val_loss": None,
+                "grad_norm": math.sqrt(sq_norm_sum / max(n_batches, 1)),
+                "lr": opt.lr,
+            }
+            if Xv_cols is not None:
+                # The seed: val_loss = sum((y_val_pred - y_val').^2) / size(X_val, 1)  (= J for MSE)
+                val_out = network.predict_columns(Xv_cols)
+                logs["val_loss"] = loss_fn.value(val_out, Yv_cols, wv)
+                if not math.isfinite(logs["val_loss"]):
+                    raise diverged(epoch, None, f"the validation loss is {logs['val_loss']}")
+            if metric_fn is not None:
+                logs["metric"] = float(metric_fn(Y, loss_fn.output(network.predict_columns(X.T)).T))
+                if Xv_cols is not None:
+                    logs["val_metric"] = float(metric_fn(Yv, loss_fn.output(val_out).T))
+            logs["seconds"] = time.perf_counter() - t0
+            hist.append(logs)
+            for p, good in zip(params, last_good):
+                np.copyto(good, p)
+
+            stop = False
+            for cb in all_callbacks:
+                if cb.on_epoch_end(epoch, hist.epochs[-1]):
+                    stop = True
+                    stop_reason = "early_stopping" if cb is stopper else "callback"
+            if checkpoint_every and (e + 1) % checkpoint_every == 0:
+                on_checkpoint(_state(e + 1, network, opt, rng, hist, stopper, order if seed_mode else None, split))
+            if stop:
+                break
+    finally:
+        for cb in all_callbacks:
+            if isinstance(cb, ProgressBar):
+                cb.close()
+
+    hist.stop_reason = stop_reason
+    for cb in all_callbacks:
+        cb.on_train_end(hist)
+    return hist
+
+
+def _state(epoch, network, opt, rng, hist, stopper, order, split) -> TrainState:
+    opt_arrays, opt_meta = opt.state_dict()
+    es_arrays, es_meta = stopper.state() if stopper is not None else ({}, None)
+    return TrainState(
+        epoch=epoch,
+        network=network.state_dict(),
+        optimizer_arrays=opt_arrays,
+        optimizer_meta=opt_meta,
+        rng_state=rng.bit_generator.state,
+        history=hist.to_dict(),
+        early_stopping_arrays=es_arrays,
+        early_stopping_meta=es_meta,
+        order=None if order is None else order.copy(),
+        split={k: v.copy() for k, v in split.items()},
+    )
