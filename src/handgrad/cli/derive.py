@@ -1,0 +1,91 @@
+"""``handgrad derive``: the seed's derivation for your network, optionally checked numerically.
+
+    handgrad derive --inputs 37 --hidden 128 64 --outputs 1 --activation relu --loss mse
+    handgrad derive --inputs 10 --hidden 32 16 --outputs 3 --activation tanh relu \\
+                    --loss softmax_crossentropy --format markdown -o derivation.md --check
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..teaching.derive import FORMATS, derive
+
+_SUFFIX_FORMATS = {".md": "markdown", ".markdown": "markdown", ".tex": "latex", ".txt": "text"}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "derive",
+        help="print the derivation (model, loss, expanded gradients, backpropagation) for a network",
+        description=(
+            "Emit the seed's derivation for a fully connected network: the model as one formula and as "
+            "the forward recurrence with shapes, the loss and dJ/dŶ, the gradient of every W_l and b_l "
+            "written out whole (§1.2), backpropagation with the deltas (§1.3), and σ'. "
+            "--check evaluates the printed formulas on a random batch against finite differences."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    p.add_argument("--inputs", type=int, required=True, metavar="N0", help="number of input features n_0")
+    p.add_argument(
+        "--hidden", type=int, nargs="*", default=[], metavar="N", help="hidden widths (none: no hidden layer)"
+    )
+    p.add_argument("--outputs", type=int, default=1, metavar="NL", help="number of outputs n_L (default 1)")
+    p.add_argument(
+        "--activation",
+        nargs="+",
+        default=["relu"],
+        metavar="NAME",
+        help="hidden activation: one for all hidden layers, or one per hidden layer (default relu)",
+    )
+    p.add_argument(
+        "--output-activation", default="identity", metavar="NAME", help="output activation (default identity)"
+    )
+    p.add_argument("--loss", default="mse", help="mse (default), mae, huber, binary_crossentropy, softmax_crossentropy")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="output format (default: from the -o suffix .md/.tex/.txt, else text)",
+    )
+    p.add_argument("-o", "--output", type=Path, default=None, metavar="FILE", help="write the derivation to FILE")
+    p.add_argument("--check", action="store_true", help="evaluate the formulas numerically; exit 1 if they fail")
+    p.add_argument("--batch", type=int, default=4, help="batch size N of the check (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the check (default 0)")
+    p.add_argument("--tol", type=float, default=1e-5, help="largest relative error the check accepts (default 1e-5)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    for name, value in (("--inputs", [args.inputs]), ("--hidden", args.hidden), ("--outputs", [args.outputs])):
+        if any(v < 1 for v in value):
+            raise ConfigError(f"{name} must be positive integers, got {value}")
+    if args.batch < 1:
+        raise ConfigError(f"--batch must be at least 1, got {args.batch}")
+    sizes = [args.inputs, *args.hidden, args.outputs]
+    activation = args.activation[0] if len(args.activation) == 1 else args.activation
+    if len(args.activation) > 1 and len(args.activation) != len(args.hidden):
+        raise ConfigError(
+            f"--activation got {len(args.activation)} names {args.activation} for {len(args.hidden)} hidden "
+            "layers; give one name, or one per hidden layer"
+        )
+    der = derive(sizes, activation, args.output_activation, args.loss)
+    fmt = args.format
+    if fmt is None:
+        fmt = _SUFFIX_FORMATS.get(args.output.suffix.lower(), "text") if args.output else "text"
+    out = der.render(fmt)
+    if args.output is not None:
+        args.output.write_text(out, encoding="utf-8")
+        print(f"wrote {args.output} ({fmt})", file=sys.stderr)
+    else:
+        sys.stdout.write(out)
+    if args.check:
+        report = der.check(batch=args.batch, random_state=args.seed, tol=args.tol)
+        print()
+        print(report)
+        return 0 if report.ok else 1
+    return 0
