@@ -24,11 +24,14 @@ def check_finite(a: np.ndarray, name: str) -> None:
     """Raise :class:`NonFiniteError` naming the first non-finite entry of ``a``."""
     idx = first_nonfinite(a)
     if idx is not None:
-        raise NonFiniteError(f"{name} contains {a[idx]!r} at index {idx}; all values must be finite")
+        raise NonFiniteError(f"{name} contains {a[idx].item()!r} at index {idx}; all values must be finite")
 
 
 def as_float_array(a, name: str, dtype) -> np.ndarray:
     """``a`` as a float ndarray of ``dtype``, or :class:`ShapeError`/``ValueError`` on junk."""
+    if isinstance(a, np.ndarray) and np.iscomplexobj(a):
+        # NOTE: np.asarray(complex, float) would only warn and drop the imaginary part.
+        raise ShapeError(f"{name} has complex dtype {a.dtype}; expected real numbers")
     try:
         out = np.asarray(a, dtype=dtype)
     except (TypeError, ValueError) as exc:
@@ -58,6 +61,7 @@ def check_X(X, n_features: int | None, dtype, name: str = "X") -> np.ndarray:
 def check_Y(Y, n_samples: int, n_outputs: int | None, dtype, name: str = "Y") -> np.ndarray:
     """Validate targets; returns shape (n_samples, n_outputs). A 1-D Y is one output."""
     Y = as_float_array(Y, name, dtype)
+    given = Y.shape
     if Y.ndim == 1:
         Y = Y.reshape(-1, 1)  # documented: a 1-D target is a single output
     if Y.ndim != 2:
@@ -66,7 +70,7 @@ def check_Y(Y, n_samples: int, n_outputs: int | None, dtype, name: str = "Y") ->
         raise ShapeError(f"{name} has {Y.shape[0]} rows but X has {n_samples} samples")
     if n_outputs is not None and Y.shape[1] != n_outputs:
         raise ShapeError(
-            f"{name} has {Y.shape[1]} outputs (shape {Y.shape}), the network has {n_outputs}: "
+            f"{name} has {Y.shape[1]} outputs (shape {given}), the network has {n_outputs}: "
             f"expected shape ({n_samples}, {n_outputs})"
         )
     check_finite(Y, name)
@@ -84,7 +88,7 @@ def check_sample_weight(sample_weight, n_samples: int, dtype) -> np.ndarray | No
         raise ShapeError(f"sample_weight must have shape ({n_samples},), got {w.shape}")
     check_finite(w, "sample_weight")
     if (w < 0).any():
-        raise HandgradError(f"sample_weight must be >= 0, got {w[w < 0][0]!r}")
+        raise HandgradError(f"sample_weight must be >= 0, got {w[w < 0][0].item()!r} at index {int(np.argmax(w < 0))}")
     if not w.sum() > 0:
         raise HandgradError("sample_weight sums to zero; at least one sample must have weight > 0")
     return w

@@ -220,6 +220,10 @@ class SoftmaxCrossEntropy(Loss):
     ``ℓ = −Σ_k y_k log p_k``, ``p = softmax(z)``, with ``log p = z − logsumexp(z)``;
     ``dJ/dz = 1/N (p − y)`` (the softmax Jacobian and the log cancel, see
     ``docs/derivation.md``). ``y`` is one-hot (or any distribution over classes).
+
+    NOTE: in general ``dℓ/dz = p Σ_k y_k − y``; it is ``p − y`` only when the
+    target sums to 1. The gradient keeps the general form, so that it stays the
+    derivative of the value for any non-negative target.
     """
 
     name = "softmax_crossentropy"
@@ -235,8 +239,11 @@ class SoftmaxCrossEntropy(Loss):
         return -Y * log_softmax(Z)
 
     def _per_sample_grad(self, Z, Y):
-        """dℓ/dz = softmax(z) − y   (Σ_k y_k = 1)"""
-        return softmax(Z) - Y
+        """dℓ/dz = softmax(z) Σ_k y_k − y   (= softmax(z) − y for a one-hot or probability target)"""
+        P = softmax(Z)
+        P *= Y.sum(axis=0, keepdims=True)
+        P -= Y
+        return P
 
     def output(self, Z):
         """p = softmax(z), the class probabilities."""

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import gradients as _gradients
-from ._validation import check_finite, check_sample_weight, check_X, check_Y
+from ._validation import as_float_array, check_finite, check_sample_weight, check_X, check_Y
 from .activations import IDENTITY, Activation, get_activation
 from .errors import ConfigError, ShapeError
 from .init import initialise
@@ -174,10 +174,13 @@ class Network:
         random_state: int | np.random.Generator | None = None,
         dtype=np.float64,
     ):
-        sizes = [int(n) for n in layer_sizes]
+        try:
+            sizes = [int(n) for n in layer_sizes]
+        except (TypeError, ValueError):
+            sizes = []  # not a sequence of integers: reported below
         if len(sizes) < 2 or any(n < 1 for n in sizes) or any(s != n for s, n in zip(sizes, layer_sizes)):
             raise ConfigError(
-                f"layer_sizes must be at least two positive integers [n_inputs, ..., n_outputs], got {list(layer_sizes)!r}"
+                f"layer_sizes must be at least two positive integers [n_inputs, ..., n_outputs], got {layer_sizes!r}"
             )
         dtype = _check_dtype(dtype)
         weights, biases = initialise(sizes, init, random_state, dtype)
@@ -286,14 +289,24 @@ class Network:
         return {name: p.copy() for name, p in zip(self.parameter_names(), self.parameters())}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Copy parameters from ``{"W1": ..., "b1": ...}`` into this network (shapes must match)."""
-        for name, p in zip(self.parameter_names(), self.parameters()):
+        """Copy parameters from ``{"W1": ..., "b1": ...}`` into this network (shapes must match).
+
+        Every entry is checked before any is copied: on error the network is unchanged.
+        """
+        names = self.parameter_names()
+        extra = sorted(set(state) - set(names))
+        if extra:
+            raise ShapeError(f"unexpected parameters {extra}; this network has {names}")
+        checked = []
+        for name, p in zip(names, self.parameters()):
             if name not in state:
-                raise ShapeError(f"missing parameter {name!r}; expected {self.parameter_names()}")
-            new = np.asarray(state[name])
+                raise ShapeError(f"missing parameter {name!r}; expected {names}")
+            new = as_float_array(state[name], name, p.dtype)
             if new.shape != p.shape:
                 raise ShapeError(f"{name} has shape {new.shape}, expected {p.shape}")
             check_finite(new, name)
+            checked.append((p, new))
+        for p, new in checked:
             p[...] = new
 
     def copy(self) -> Network:
@@ -357,8 +370,11 @@ class Network:
 
         ``delta_L = dJ/dŶ ∘ σ_L'(z_L)``, ``delta_l = (W_{l+1}ᵀ delta_{l+1}) ∘ σ_l'(z_l)``,
         ``dW_l = delta_l a_{l-1}ᵀ``, ``db_l = Σ_columns delta_l``.
+
+        ``dJ_dYhat`` is left unchanged (the fast path, :func:`handgrad.gradients.backprop_from_cache`,
+        scales it in place).
         """
-        return _gradients.backprop_from_cache(self, cache, dJ_dYhat)
+        return _gradients.backprop_from_cache(self, cache, np.array(dJ_dYhat, dtype=self.dtype))
 
     def gradients(
         self,
