@@ -434,9 +434,9 @@ def _read_slow(path: Path, names, dropped, kinds, delimiter: str, n_fields: int)
             "every value must be a finite number"
         )
     columns: dict[str, np.ndarray] = {}
-    for k, (j, name) in enumerate(numeric):
+    for k, (_, name) in enumerate(numeric):
         columns[name] = values[:, k]
-    for k, (j, name) in enumerate(text):
+    for k, (_, name) in enumerate(text):
         arr = np.empty(i, dtype=object)
         arr[:] = text_values[k]
         columns[name] = arr

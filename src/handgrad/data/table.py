@@ -159,5 +159,5 @@ def train_valid_test_split(
 def _part_size(n: int, fraction: float, at_least_one: bool) -> int:
     if fraction == 0:
         return 0
-    size = int(round(n * fraction))
+    size = round(n * fraction)
     return max(size, 1) if at_least_one else size
