@@ -223,11 +223,12 @@ class Network:
             b = np.array(b, dtype=dtype)
             if W.ndim != 2:
                 raise ShapeError(f"W{l} must be 2-D of shape (n_{l}, n_{l - 1}), got shape {W.shape}")
+            given = b.shape
             if b.ndim == 2 and b.shape[1] == 1:
                 b = b[:, 0].copy()  # MATLAB's column vector (n_l, 1)
             if b.shape != (W.shape[0],):
                 raise ShapeError(
-                    f"b{l} must have shape ({W.shape[0]},) to match W{l} of shape {W.shape}, got {b.shape}"
+                    f"b{l} must have shape ({W.shape[0]},) (or ({W.shape[0]}, 1)) to match W{l} of shape {W.shape}, got {given}"
                 )
             if Ws and W.shape[1] != Ws[-1].shape[0]:
                 raise ShapeError(
