@@ -363,7 +363,7 @@ class Schema:
             i = int(np.argmax(index < 0))
             raise DataError(
                 f"{table.path}:{table.line_of(int(rows[i]))}: target {self.target!r} has the class "
-                f"{values[i]!r}, not one of the model's classes {self.classes}"
+                f"{values.tolist()[i]!r}, not one of the model's classes {self.classes}"
             )
         return index
 

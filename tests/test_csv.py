@@ -1,0 +1,320 @@
+"""CSV loading: the seed's files, ordinary user files, every broken file, schemas at prediction time."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from handgrad.data import MAX_CLASSES, Schema, load_csv, read_table
+from handgrad.errors import DataError, HandgradError
+
+
+def write(tmp_path, text: str, name: str = "data.csv", encoding: str = "utf-8"):
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding) if isinstance(text, str) else text)
+    return path
+
+
+def read_with_csv_module(path):
+    """An independent reader: header and float rows through the csv module."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    return rows[0], np.array([[float(v) for v in row] for row in rows[1:]])
+
+
+# ------------------------------------------------------------ the seed's files
+def test_house_matches_an_independent_reader(data_dir):
+    path = data_dir / "house" / "train_house.csv"
+    header, table = read_with_csv_module(path)
+    ds = load_csv(path, target="price")
+    assert ds.X.shape == (10_000, 37) and ds.X.dtype == np.float64
+    assert ds.feature_names == header[:-1] and ds.feature_names[0] == "dummy"
+    np.testing.assert_array_equal(ds.X, table[:, :-1])
+    np.testing.assert_array_equal(ds.y, table[:, -1])
+    assert ds.task == "regression" and ds.classes is None
+    # DATA.md: price mean 5.39, std 3.57 in train.
+    assert ds.y.mean() == pytest.approx(5.39, abs=0.01) and ds.y.std() == pytest.approx(3.57, abs=0.01)
+
+
+def test_house_target_by_position(data_dir):
+    path = data_dir / "house" / "test_house.csv"
+    by_name = load_csv(path, target="price")
+    for target in (-1, 37, "-1", "37"):
+        ds = load_csv(path, target=target)
+        assert ds.target_name == "price"
+        np.testing.assert_array_equal(ds.X, by_name.X)
+
+
+def test_insurance_row_index_is_dropped(data_dir):
+    for part in ("train", "valid", "test"):
+        path = data_dir / "insurance" / f"{part}_insurance.csv"
+        header, table = read_with_csv_module_skip_first(path)
+        ds = load_csv(path, target="charges")
+        assert "" not in ds.feature_names and ds.schema.dropped == [""]
+        assert ds.feature_names == header[1:-1]
+        np.testing.assert_array_equal(ds.X, table[:, 1:-1])
+        assert ds.task == "regression"
+
+
+def read_with_csv_module_skip_first(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    return rows[0], np.array([[float(v) for v in row] for row in rows[1:]])
+
+
+def test_smoke_names_with_spaces_and_parentheses(data_dir):
+    path = data_dir / "smoke" / "valid_smoke.csv"
+    ds = load_csv(path, target="smoking")
+    assert "height(cm)" in ds.feature_names and "fasting blood sugar" in ds.feature_names
+    assert ds.task == "binary" and ds.classes == [0, 1]
+    # First data row of valid_smoke.csv (DATA.md / the file): age 50, height 150, smoking 0.
+    assert ds.X[0, ds.feature_names.index("age")] == 50
+    assert ds.X[0, ds.feature_names.index("height(cm)")] == 150
+    assert ds.y[0] == 0 and ds.y.dtype == np.int64
+    reg = load_csv(path, target="hemoglobin")
+    assert reg.task == "regression" and reg.y[0] == 15.5
+
+
+def test_schema_reencodes_the_test_file_in_any_column_order(data_dir, tmp_path):
+    train = load_csv(data_dir / "smoke" / "valid_smoke.csv", target="smoking")
+    header, table = read_with_csv_module(data_dir / "smoke" / "valid_smoke.csv")
+    order = np.random.default_rng(0).permutation(len(header))
+    shuffled = tmp_path / "shuffled.csv"
+    with open(shuffled, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([header[j] for j in order])
+        for row in table[:50]:
+            w.writerow([repr(float(row[j])) for j in order])
+    schema = Schema.from_dict(json.loads(json.dumps(train.schema.to_dict())))
+    again = load_csv(shuffled, schema=schema)
+    np.testing.assert_array_equal(again.X, train.X[:50])
+    np.testing.assert_array_equal(again.y, train.y[:50])
+
+
+# --------------------------------------------------------- ordinary user files
+def test_quoted_names_categorical_columns_and_extra_columns(tmp_path):
+    path = write(
+        tmp_path,
+        '"weight (kg)","colour",note,"price, USD"\n4.5,red,x,1.0\n6.0,"blue",y,2.5\n5.2, red ,z,1.5\n',
+    )
+    ds = load_csv(path, target="price, USD", drop=["note"])
+    assert ds.feature_names == ["weight (kg)", "colour=blue", "colour=red"]
+    np.testing.assert_array_equal(ds.X, [[4.5, 0, 1], [6.0, 1, 0], [5.2, 0, 1]])
+    np.testing.assert_array_equal(ds.y, [1.0, 2.5, 1.5])
+    assert ds.schema.dropped == ["note"]
+    # Prediction file: columns reordered, no target, an extra column.
+    new = write(tmp_path, "extra,colour,weight (kg)\n9,blue,7.0\n9,red,3.0\n", "new.csv")
+    pred = load_csv(new, schema=ds.schema)
+    np.testing.assert_array_equal(pred.X, [[7.0, 1, 0], [3.0, 0, 1]])
+    assert pred.y is None
+
+
+def test_prediction_file_missing_a_column_names_it(tmp_path):
+    ds = load_csv(write(tmp_path, "a,b,c,y\n1,2,3,0.5\n4,5,6,1.5\n"), target="y")
+    new = write(tmp_path, "c,a,y\n1,2,3\n", "new.csv")
+    with pytest.raises(DataError, match=r"missing column 'b'"):
+        load_csv(new, schema=ds.schema)
+    with pytest.raises(DataError, match=r"target column 'y' is missing"):
+        load_csv(write(tmp_path, "a,b,c\n1,2,3\n", "n2.csv"), schema=ds.schema, require_target=True)
+
+
+def test_unseen_category_is_an_error_naming_line_and_value(tmp_path):
+    ds = load_csv(write(tmp_path, "colour,y\nred,1.5\nblue,2.5\n"), target="y")
+    new = write(tmp_path, "colour\nred\n\ngreen\n", "new.csv")
+    with pytest.raises(DataError, match=r"new.csv:4: column 'colour' has the value 'green'.*\['blue', 'red'\]"):
+        load_csv(new, schema=ds.schema)
+
+
+def test_categorical_override_for_numeric_codes(tmp_path):
+    path = write(tmp_path, "code,y\n3,1.0\n1,2.0\n3,3.0\n")
+    ds = load_csv(path, target="y", categorical=["code"])
+    assert ds.feature_names == ["code=1", "code=3"]
+    np.testing.assert_array_equal(ds.X, [[0, 1], [1, 0], [0, 1]])
+
+
+def test_bom_blank_lines_and_line_numbers(tmp_path):
+    path = write(tmp_path, "\ufeffa,b\n1,2\n\n3,4\n\n5,oops\n")
+    with pytest.raises(DataError, match=r"data.csv:6: column 'b' is numeric but holds the text 'oops'"):
+        load_csv(path, target="b")
+    ok = load_csv(write(tmp_path, "\ufeffa,b\n1,2\n\n3,4\n", "ok.csv"), target="b")
+    assert ok.feature_names == ["a"] and ok.X.tolist() == [[1.0], [3.0]]
+
+
+@pytest.mark.parametrize(
+    ("values", "task", "classes"),
+    [
+        ([0.5, 1.5, 2.5], "regression", None),
+        ([0, 1, 1, 0], "binary", [0, 1]),
+        ([3, 1, 2, 1], "multiclass", [1, 2, 3]),
+        (["yes", "no", "yes"], "binary", ["no", "yes"]),
+        (["a", "b", "c"], "multiclass", ["a", "b", "c"]),
+        (list(range(MAX_CLASSES + 1)), "regression", None),  # too many distinct integers
+        (list(range(MAX_CLASSES)), "multiclass", list(range(MAX_CLASSES))),
+    ],
+)
+def test_task_inference(tmp_path, values, task, classes):
+    rows = "".join(f"{i},{v}\n" for i, v in enumerate(values))
+    ds = load_csv(write(tmp_path, "x,t\n" + rows), target="t")
+    assert ds.task == task and ds.classes == classes
+    if classes is not None:
+        # y holds the index of each row's class in ``classes``.
+        expected = [classes.index(v) for v in values]
+        assert ds.y.tolist() == expected
+
+
+def test_task_override(tmp_path):
+    path = write(tmp_path, "x,t\n1,0\n2,1\n3,2\n")
+    assert load_csv(path, target="t", task="regression").y.tolist() == [0.0, 1.0, 2.0]
+    with pytest.raises(DataError, match="needs exactly two"):
+        load_csv(path, target="t", task="binary")
+    with pytest.raises(DataError, match="cannot be a regression target"):
+        load_csv(write(tmp_path, "x,t\n1,a\n2,b\n", "s.csv"), target="t", task="regression")
+
+
+# -------------------------------------------------------------- missing values
+MISSING = "a,b,colour,y\n1,10,red,1.5\n2,,blue,2.5\n3,30,,3.5\n4,NA,red,4.5\n"
+
+
+def test_missing_values_rejected_with_file_line_column(tmp_path):
+    with pytest.raises(DataError, match=r"data.csv:3: missing value .* column 'b'"):
+        load_csv(write(tmp_path, MISSING), target="y")
+
+
+def test_missing_values_dropped(tmp_path):
+    ds = load_csv(write(tmp_path, MISSING), target="y", missing="drop")
+    # Categories come from the rows kept: only "red" is left.
+    assert ds.feature_names == ["a", "b", "colour=red"]
+    assert ds.X.tolist() == [[1.0, 10.0, 1.0]] and ds.y.tolist() == [1.5]
+    assert ds.rows.tolist() == [0]
+
+
+def test_missing_values_imputed_and_fill_reused_at_prediction(tmp_path):
+    ds = load_csv(write(tmp_path, MISSING), target="y", missing="mean")
+    # b: mean of 10 and 30 is 20; colour: most frequent is red (2 of 3).
+    assert ds.X[:, 1].tolist() == [10.0, 20.0, 30.0, 20.0]
+    assert ds.X[2, 2:].tolist() == [0.0, 1.0]  # colour=blue, colour=red
+    new = write(tmp_path, "y,colour,b,a\n0,,nan,7\n", "new.csv")
+    pred = load_csv(new, schema=Schema.from_dict(ds.schema.to_dict()))
+    assert pred.X.tolist() == [[7.0, 20.0, 0.0, 1.0]]
+    mf = load_csv(write(tmp_path, "a,y\n1,0.5\n1,1.5\n5,2.5\n,3.5\n", "mf.csv"), target="y", missing="most_frequent")
+    assert mf.X[:, 0].tolist() == [1.0, 1.0, 5.0, 1.0]
+
+
+def test_missing_target_value_is_an_error(tmp_path):
+    with pytest.raises(DataError, match=r"data.csv:3: missing value .* column 'y'"):
+        load_csv(write(tmp_path, "a,y\n1,0.5\n2,\n"), target="y", missing="mean")
+
+
+# ---------------------------------------------------------------- broken files
+BROKEN = [
+    ("ragged", "a,b,c\n1,2,3\n4,5\n", r"bad.csv:3: expected 3 fields \(as in the header\), found 2"),
+    ("ragged long", "a,b,c\n1,2,3\n4,5,6\n7,8,9,10\n", r"bad.csv:4: expected 3 fields .* found 4"),
+    ("text", "a,b,c\n1,2,3\n4,5,6\n7,eight,9\n", r"bad.csv:4: column 'b' is numeric but holds the text 'eight'"),
+    ("empty", "", r"bad.csv: the file is empty"),
+    ("blank only", "\n\n", r"bad.csv: the file is empty"),
+    ("header only", "a,b,c\n", r"bad.csv: the file has a header but no data rows"),
+    ("nan", "a,b,c\n1,2,3\n4,NaN,6\n", r"bad.csv:3: missing value \(NaN or an empty field\) in column 'b'"),
+    ("inf", "a,b,c\n1,2,3\n4,-inf,6\n", r"bad.csv:3: column 'b' holds an infinite value"),
+    ("semicolons", "a;b;c\n1;2;3\n", r"bad.csv:1: .*semicolon-separated; pass delimiter=';'"),
+    ("tabs", "a\tb\tc\n1\t2\t3\n", r"bad.csv:1: .*tab-separated"),
+    ("duplicate", "a,b,a,c\n1,2,3,4\n", r"bad.csv:1: duplicate column name 'a' \(columns 1 and 3\)"),
+    ("unnamed", "a,,c\n1,2,3\n", r"bad.csv:1: column 2 has no name"),
+    ("missing target", "a,b,d\n1,2,3\n", r"bad.csv: no target column 'c'; the columns are \['a', 'b', 'd'\]"),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "message"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_files_raise_data_error_naming_the_place(tmp_path, case, text, message):
+    path = write(tmp_path, text, "bad.csv")
+    with pytest.raises(DataError, match=message):
+        load_csv(path, target="c")
+
+
+def test_not_utf8_names_line_and_byte(tmp_path):
+    path = write(tmp_path, b"a,b,c\n1,2,3\n4,\xe9t\xe9,6\n", "bad.csv")
+    with pytest.raises(DataError, match=r"bad.csv:3: byte 0xe9 .* not UTF-8"):
+        load_csv(path, target="c")
+
+
+def test_utf16_file_is_reported_as_not_utf8(tmp_path):
+    path = write(tmp_path, "a,b,c\n1,2,3\n", "bad.csv", encoding="utf-16")
+    with pytest.raises(DataError, match=r"bad.csv:1: byte 0xff .* not UTF-8"):
+        load_csv(path, target="c")
+
+
+def test_directory_and_absent_file(tmp_path):
+    with pytest.raises(DataError, match="is a directory"):
+        load_csv(tmp_path, target="c")
+    with pytest.raises(FileNotFoundError):  # an OSError: the CLI prints "no such file"
+        load_csv(tmp_path / "absent.csv", target="c")
+
+
+def test_close_match_suggested_for_a_typo(tmp_path):
+    with pytest.raises(DataError, match=r"did you mean 'price'"):
+        load_csv(write(tmp_path, "area,price\n1,2\n"), target="prise")
+
+
+def test_target_index_out_of_range_and_drop_unknown(tmp_path):
+    path = write(tmp_path, "a,b\n1,2\n")
+    with pytest.raises(DataError, match=r"index 5 is out of range; the file has 2 columns"):
+        load_csv(path, target=5)
+    with pytest.raises(DataError, match=r"cannot drop column 'z'"):
+        load_csv(path, target="b", drop=["z"])
+    with pytest.raises(DataError, match=r"was dropped|also dropped"):
+        load_csv(path, target="b", drop=["b"])
+
+
+def test_unnamed_non_index_column_can_be_dropped_by_empty_name(tmp_path):
+    path = write(tmp_path, ",a,b\n5,1,2\n3,3,4\n")  # not increasing: not a row index
+    with pytest.raises(DataError, match="column 1 has no name"):
+        load_csv(path, target="b")
+    ds = load_csv(path, target="b", drop=[""])
+    assert ds.feature_names == ["a"]
+
+
+def test_errors_are_handgrad_errors():
+    assert issubclass(DataError, HandgradError) and issubclass(DataError, ValueError)
+
+
+# ------------------------------------------------------- fast and slow paths
+def test_fast_and_slow_paths_agree_and_error_deep_in_a_file(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 5))
+    lines = ["a,b,c,d,e,label"] + [",".join(repr(float(v)) for v in row) + ",x" for row in X]
+    path = write(tmp_path, "\n".join(lines) + "\n", "big.csv")
+    via_csv_module = read_table(path, drop=["label"])  # the text column forces the csv-module path
+    numeric_only = write(tmp_path, "\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n", "num.csv")
+    via_numpy = read_table(numeric_only)  # all numeric: the C parser
+    for name in "abcde":
+        np.testing.assert_array_equal(via_csv_module.columns[name], via_numpy.columns[name])
+    np.testing.assert_array_equal(np.column_stack([via_numpy.columns[n] for n in "abcde"]), X)
+    assert via_numpy.lines is None and via_csv_module.lines is not None  # which path each took
+    # A bad value on the last line is found by line number (after the C parser gave up).
+    broken = [*lines[:-1], lines[-1].replace(lines[-1].split(",")[2], "1.2.3", 1)]
+    path = write(tmp_path, "\n".join(broken) + "\n", "broken.csv")
+    with pytest.raises(DataError, match=r"broken.csv:3001: column 'c' is numeric but holds the text '1.2.3'"):
+        load_csv(path, target="a", drop=["label"])
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+
+
+@given(
+    st.lists(st.lists(finite, min_size=3, max_size=3), min_size=1, max_size=20),
+    st.sampled_from(["repr", "e", "quoted"]),
+)
+def test_numbers_round_trip_through_a_file(tmp_path_factory, rows, style):
+    fmt = {"repr": repr, "e": lambda v: f"{v:.17e}", "quoted": lambda v: f'"{v!r}"'}[style]
+    path = tmp_path_factory.mktemp("rt") / "rt.csv"
+    path.write_text("x,y,z\n" + "".join(",".join(fmt(v) for v in row) + "\n" for row in rows))
+    ds = load_csv(path, target="z", task="regression")
+    expected = np.array(rows)
+    np.testing.assert_array_equal(ds.X, expected[:, :2])
+    np.testing.assert_array_equal(ds.y, expected[:, 2])
+    assert all(math.isfinite(v) for v in ds.X.ravel())
