@@ -548,7 +548,11 @@ def train(
         return exc
 
     stop_reason = "completed"
+    # NOTE: overflow/NaN warnings are silenced because every batch's loss and gradient
+    # norm is checked instead: a non-finite value raises DivergenceError at once.
+    errstate = np.errstate(over="ignore", invalid="ignore")
     try:
+        errstate.__enter__()
         for e in range(start, epochs):  # for epoch = 1:epochs
             epoch = n_before + e + 1  # 1-based, continuing the history
             opt.lr = schedule.lr_at(epoch - 1, base_lr)
@@ -636,6 +640,7 @@ def train(
             if stop:
                 break
     finally:
+        errstate.__exit__(None, None, None)
         for cb in all_callbacks:
             if isinstance(cb, ProgressBar):
                 cb.close()
