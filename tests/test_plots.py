@@ -104,6 +104,7 @@ def test_loss_curves_mark_the_epoch_of_lowest_validation_loss(tmp_path):
     text = svg_text(plot_loss_curves, HISTORY, path=tmp_path / "loss.svg")
     assert "best: epoch 6 (validation 1.25)" in text
     assert "validation" in text and "train" in text
+    assert "log scale" not in text  # 0.8 … 3.2: less than a decade, a linear axis
 
 
 def test_loss_curves_without_validation_mark_the_lowest_train_loss(tmp_path):
@@ -305,6 +306,26 @@ def test_fit_recorder_records_a_training_run_and_animates_it(tmp_path, sine):
     assert not np.allclose(curves[0], curves[-1])  # the curve moved: copies, not views of one array
     out = recorder.animate(x, y, tmp_path / "train.gif", hold_last=0, **SMALL)
     assert gif_frames(out)[:2] == ((120, 80), 4)
+
+
+def test_fit_recorder_and_loss_curves_with_the_real_training_loop(tmp_path, sine):
+    from handgrad.training import History, train
+
+    x, y = sine
+    net = Network([1, 16, 1], activation="tanh", random_state=0)
+    recorder = FitRecorder(net, np.linspace(-3.5, 3.5, 40), every=4)
+    history = train(
+        net, x[:, None], y, optimizer="adam", lr=0.02, epochs=10, batch_size=16,
+        validation_fraction=0.2, callbacks=[recorder], random_state=0,
+    )  # fmt: skip
+    assert isinstance(history, History) and len(history) == 10
+    assert [epoch for epoch, _ in recorder.snapshots] == [0, 4, 8, 10]
+    assert gif_frames(recorder.animate(x, y, tmp_path / "fit.gif", hold_last=0, **SMALL))[1] == 4
+    best = history.best_epoch  # the training module's own choice, compared with the picture's
+    val = history["val_loss"][best - 1]
+    text = svg_text(plot_loss_curves, history, path=tmp_path / "loss.svg")
+    assert f"best: epoch {best} (validation {val:.4g})" in text
+    assert image_size(plot_loss_curves(history.to_dict(), tmp_path / "loss.png", **SMALL)) == (120, 80)
 
 
 @pytest.mark.parametrize(

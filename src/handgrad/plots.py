@@ -395,7 +395,8 @@ def plot_loss_curves(
         The image file; its suffix picks the format (``.png``, ``.svg``, ``.pdf``).
     log_scale : bool or None
         Logarithmic loss axis. None (default): logarithmic when every loss is
-        positive and they span more than two decades.
+        positive and they span more than a decade (largest > 10 × smallest), so
+        that the slow tail of training stays readable beside the first drop.
     title : str or None
         Default "Loss per epoch".
     figsize, dpi
@@ -426,7 +427,7 @@ def plot_loss_curves(
         raise HandgradError(f"history has {len(epochs)} epochs but no finite loss to plot")
     finite = np.concatenate([train[has_train], val[has_val]])
     if log_scale is None:
-        log_scale = bool(finite.min() > 0 and finite.max() / finite.min() > 100)
+        log_scale = bool(finite.min() > 0 and finite.max() / finite.min() > 10)
     elif log_scale and not finite.min() > 0:
         raise HandgradError(f"a logarithmic loss axis needs positive losses; the smallest is {finite.min():.6g}")
     path, fmt = _check_path(path, overwrite=overwrite)
@@ -698,14 +699,22 @@ class FitRecorder:
         self.snapshots.append((int(epoch), _predict_1d(self.predict, self.x_grid).copy()))
 
     def on_train_begin(self, state=None) -> None:
-        self.record(0)
+        """Record the curve before training: epoch 0, or ``state.start_epoch`` for a resumed run."""
+        self.record(int(getattr(state, "start_epoch", 0) or 0))
 
     def on_epoch_end(self, epoch, logs=None) -> None:
+        """Record after every ``every``-th epoch (1-based). Returns None: never asks to stop."""
         self._last_epoch = int(epoch)
         if self._last_epoch % self.every == 0:
             self.record(self._last_epoch)
 
     def on_train_end(self, history=None) -> None:
+        """Record the last epoch if ``every`` skipped it.
+
+        NOTE: this frame shows the network as training returns it; after early
+        stopping with ``restore_best`` that is the best epoch's weights, drawn
+        under the last epoch's number.
+        """
         if self._last_epoch is not None and (not self.snapshots or self.snapshots[-1][0] != self._last_epoch):
             self.record(self._last_epoch)
 
