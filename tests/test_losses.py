@@ -277,3 +277,23 @@ def test_float32_preserved(name):
     assert loss.output(Yhat).dtype == np.float32
     J64 = loss.value(Yhat.astype(np.float64), Y.astype(np.float64))
     assert loss.value(Yhat, Y) == pytest.approx(J64, rel=1e-5)
+
+
+def test_softmax_gradient_is_derivative_of_value_for_any_target():
+    """For targets that do not sum to 1 (unnormalised counts, an all-zero row), dℓ/dz = p Σ_k y_k − y.
+
+    ``p − y`` alone would be the gradient of a different function than ``value`` computes.
+    """
+    rng = np.random.default_rng(8)
+    Z = rng.normal(size=(3, 4))
+    Y = np.array([[2.0, 0.0, 0.5, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.25, 3.0]])  # column sums 3, 0, 0.75, 3
+    ce = get_loss("softmax_crossentropy")
+    eps = 1e-6
+    numeric = np.zeros_like(Z)
+    for idx in np.ndindex(Z.shape):
+        plus, minus = Z.copy(), Z.copy()
+        plus[idx] += eps
+        minus[idx] -= eps
+        numeric[idx] = (ce.value(plus, Y) - ce.value(minus, Y)) / (2 * eps)
+    np.testing.assert_allclose(ce.gradient(Z, Y), numeric, rtol=1e-7, atol=1e-10)
+    np.testing.assert_array_equal(ce.gradient(Z, Y)[:, 1], 0.0)  # an all-zero target contributes nothing
