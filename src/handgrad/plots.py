@@ -178,7 +178,10 @@ def _write_atomically(path: Path, write: Callable[[str], None], *, overwrite: bo
     """
     tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
     # O_EXCL: never clobber someone else's file; mode 0o666 & ~umask, as for any new file.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:  # name the folder the user chose, not our temporary file
+        raise type(exc)(exc.errno, f"cannot create a file in this folder ({exc.strerror})", str(path.parent)) from None
     os.close(fd)
     try:
         write(str(tmp))
