@@ -273,9 +273,10 @@ def _write(path, arrays: dict[str, np.ndarray], document: dict, force: bool) -> 
     prepared: dict[str, np.ndarray] = {}
     manifest: dict[str, dict] = {}
     for name, value in arrays.items():
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.match(name) or name.startswith("__"):
             raise ConfigError(
-                f"array name {name!r} must be 1-200 letters, digits, '_', '.', '-' and not start with '.' or '-'"
+                f"array name {name!r} must be 1-200 letters, digits, '_', '.', '-', "
+                "not starting with '.', '-' or '__' (reserved)"
             )
         a = np.asarray(value)
         if a.dtype.kind in "fiub":
