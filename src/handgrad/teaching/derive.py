@@ -113,7 +113,7 @@ def _loss_form(loss: Loss, n_outputs: int) -> LossForm:
     cls = f"handgrad.losses.{type(loss).__name__}"
     if isinstance(loss, MeanSquaredError):
         if n_outputs == 1:  # the seed's own J
-            J = Math(r"\frac{1}{N} \sum_{i=1}^{N} (\hat{y}_i - y_i)^2", "1/N Σᵢ (ŷᵢ − yᵢ)²")
+            J = Math(r"\frac{1}{N} \sum_{i=1}^{N} {(\hat{y}_i - y_i)^2}", "1/N Σᵢ (ŷᵢ − yᵢ)²")
         else:
             J = Math(r"\frac{1}{N} \sum_{i=1}^{N} \lVert \hat{y}_i - y_i \rVert^2", "1/N Σᵢ ‖ŷᵢ − yᵢ‖²")
         return LossForm(loss, Fraction(2), r, {}, J, [], cls)
@@ -621,3 +621,27 @@ def _document(der: Derivation) -> list[render.Block]:
         blocks.append(Para([f"Layer{'s' if len(linear) > 1 else ''} {which} {'are' if len(linear) > 1 else 'is'} linear (identity, ",
                             Math(r"\sigma'(z) = 1", "σ'(z) = 1"), "): no ", Math(r"\circ\,\sigma'", "∘ σ'"), " factor."]))  # fmt: skip
     return blocks
+
+
+# ----------------------------------------------------------------- docs/derivation.md
+#: The network whose derivation docs/derivation.md embeds, as its command line.
+DOC_COMMAND = "handgrad derive --inputs 37 --hidden 128 64 --outputs 1 --activation relu --loss mse"
+DOC_BEGIN = f"<!-- BEGIN GENERATED: {DOC_COMMAND} -->"
+DOC_END = "<!-- END GENERATED -->"
+
+
+def update_document(path) -> bool:
+    """Regenerate the block between the GENERATED markers of ``docs/derivation.md``; True if it changed."""
+    from pathlib import Path
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if DOC_BEGIN not in text or DOC_END not in text:
+        raise ConfigError(f"{path}: no block between {DOC_BEGIN!r} and {DOC_END!r}")
+    head, rest = text.split(DOC_BEGIN, 1)
+    _, tail = rest.split(DOC_END, 1)
+    block = derive([37, 128, 64, 1], "relu", loss="mse").markdown(heading_level=3)
+    new = f"{head}{DOC_BEGIN}\n{block}{DOC_END}{tail}"
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text
