@@ -149,6 +149,10 @@ def train_valid_test_split(
         parts[2].append(group[n_valid : n_valid + n_test])
         parts[0].append(group[n_valid + n_test :])
     index = [np.sort(np.concatenate(p)) for p in parts]
+    if index[0].size == 0:
+        raise DataError(
+            f"{data.name}: {data.n_samples} samples are too few for valid={valid}, test={test} with a training part"
+        )
     return Splits(
         data.subset(index[0]),
         data.subset(index[1]) if valid > 0 else None,
