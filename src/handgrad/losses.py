@@ -101,7 +101,18 @@ class Loss:
 
 
 class MeanSquaredError(Loss):
-    """The seed's loss: ``J = 1/N Σ_i Σ_k (ŷ_ik − y_ik)²``;  ``dJ/dŶ = 2/N (Ŷ − Y)``."""
+    """The seed's loss: ``J = 1/N Σ_i Σ_k (ŷ_ik − y_ik)²``;  ``dJ/dŶ = 2/N (Ŷ − Y)``.
+
+    With several outputs the squares are summed over outputs, then averaged over samples:
+
+    >>> import numpy as np
+    >>> Yhat = np.array([[1.0, 2.0], [0.0, -1.0]])  # 2 outputs × N = 2 samples
+    >>> MeanSquaredError().value(Yhat, np.zeros((2, 2)))  # ((1 + 0) + (4 + 1)) / 2
+    3.0
+    >>> MeanSquaredError().gradient(Yhat, np.zeros((2, 2)))  # 2/N (Ŷ − Y)
+    array([[ 1.,  2.],
+           [ 0., -1.]])
+    """
 
     name = "mse"
     latex = r"J = \frac{1}{N} \sum_{i=1}^{N} \lVert \hat{y}_i - y_i \rVert^2"
