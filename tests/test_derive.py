@@ -241,6 +241,7 @@ def test_latex_document_is_well_formed():
     assert body.count("{") == body.count("}")
     assert r"\resizebox{\linewidth}" in tex  # the long expanded formulas are scaled, not clipped
     assert "backprop\\_from\\_cache" in tex  # identifiers escaped in prose
+    assert tex.isascii()  # compiles with pdflatex, no Unicode set-up needed
 
 
 def test_markdown_math_parses_with_matplotlib_mathtext(seed):

@@ -511,7 +511,7 @@ def _document(der: Derivation) -> list[render.Block]:
         blocks.append(Equation(Math.of(der.a[l]), Math.of(der.forward[der.a[l].key])))
     blocks.append(Equation(Math(r"\hat{Y}", "Ŷ"), Math.of(der.a[L])))
     rows = [
-        [[Math("X", "X")], [_shape_str(env.values["X"])], ["the batch, one row per sample (", Code("Xᵀ"), " is its columns)"]],
+        [[Math("X", "X")], [_shape_str(env.values["X"])], ["the batch, one row per sample (", Math("X^T", "Xᵀ"), " is its columns)"]],
         [[Math("Y", "Y")], [_shape_str(env.values["Y"])], ["the targets, one column per sample (as ", Math(r"\hat{Y}", "Ŷ"), ")"]],
     ]  # fmt: skip
     for l in range(1, L + 1):
@@ -550,6 +550,9 @@ def _document(der: Derivation) -> list[render.Block]:
     note = ["computed by ", Code(lf.function + ".gradient")]
     if lf.loss.on_logits:
         note += ["; ", Math(r"\hat{Y}", "Ŷ"), " are the logits"]
+        if der.activations[-1] is IDENTITY:  # the fused case: the loss's gradient is dJ/dz_L itself
+            zL = der.z[-1]
+            grad_lhs = Math(rf"\frac{{dJ}}{{d{zL.latex()}}} = \frac{{dJ}}{{d\hat{{Y}}}}", f"dJ/d{zL.text()} = dJ/dŶ")
     blocks.append(Equation(grad_lhs, Math.of(Scale(k, E)), note))
     if der.activations[-1] is not IDENTITY:
         blocks.append(Para(["The output layer applies ", Math(der.sigma[-1].latex_name, der.sigma[-1].text_name), ", so ",

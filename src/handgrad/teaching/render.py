@@ -111,11 +111,15 @@ _LATEX_ESCAPES = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    # so that the document is plain ASCII and compiles with any engine
+    "§": r"\S{}",
+    "–": "--",
+    "—": "---",
 }
 
 
 def latex_escape(s: str) -> str:
-    """Prose for LaTeX: the ten special characters escaped."""
+    """Prose for LaTeX: the ten special characters escaped, § and dashes spelled in ASCII."""
     return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in s)
 
 
