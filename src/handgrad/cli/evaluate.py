@@ -1,0 +1,63 @@
+"""``handgrad evaluate``: a model's metrics on a labelled CSV file.
+
+Regression: MSE (the seed's loss), MAE and R², in the target's units.
+Classification: accuracy, log-loss and the confusion matrix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..data import load_csv
+from ._common import CLASSIFICATION, TabularModel, format_confusion, model_metrics
+
+EXAMPLES = """examples:
+  handgrad evaluate model.npz test.csv
+  handgrad evaluate model.npz test.csv --json          machine-readable
+"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="metrics of a trained model on a labelled CSV file",
+        description=(
+            "Read MODEL and a CSV file that holds the model's input columns and its target column (matched by "
+            "name, any order), and print MSE/MAE/R² (regression) or accuracy/log-loss/confusion matrix."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", metavar="MODEL", help="model file written by handgrad train")
+    p.add_argument("csv", metavar="CSV", help="labelled rows (the model's columns and its target)")
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    p.add_argument("--delimiter", default=",", help="field separator (default ',')")
+    p.add_argument("--missing", choices=("error", "drop", "mean", "most_frequent"), help="override the model's policy")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = TabularModel.load(args.model)
+    if model.schema.target is None:
+        from . import UsageError
+
+        raise UsageError(f"{args.model}: the model does not name its target column, so it cannot be evaluated on a CSV")
+    ds = load_csv(args.csv, schema=model.schema, missing=args.missing, delimiter=args.delimiter, require_target=True)
+    metrics = model_metrics(model, ds.X, ds.y)
+    if args.json:
+        out = {"rows": ds.n_samples, "target": model.schema.target, "task": model.task, **metrics}
+        if model.task in CLASSIFICATION:
+            out["classes"] = model.classes
+        print(json.dumps(out))
+        return 0
+    print(f"{args.model} on {args.csv}: {ds.n_samples} rows, target {model.schema.target!r} ({model.task})")
+    if model.task in CLASSIFICATION:
+        print(f"accuracy  {metrics['accuracy']:.6f}")
+        print(f"log-loss  {metrics['log_loss']:.6g}")
+        print(format_confusion(metrics["confusion"], model.classes))
+    else:
+        print(f"MSE  {metrics['mse']:.6g}")
+        print(f"MAE  {metrics['mae']:.6g}")
+        print(f"R²   {metrics['r2']:.6f}")
+    return 0

@@ -1,0 +1,998 @@
+"""``handgrad train``: train a network on a CSV file or a built-in data set.
+
+The command wires the library together: :mod:`handgrad.data` reads the files
+and infers the schema, the inputs (and a regression target) are standardised
+(:class:`handgrad.preprocessing.StandardScaler`), :func:`handgrad.training.train`
+runs the loop, :mod:`handgrad.modelfile` writes the model, :mod:`handgrad.plots`
+draws the pictures.
+
+``--seed-compatible`` is the seed's experiment exactly (``mode="seed"``): raw data,
+batches in file order, the gradient scaled by ``2/batch_size`` also on the last
+partial batch, plain SGD, randn weights (or ``--init-weights``), the caller's
+``--permutations``, the validation loss printed every ``--print-every`` epochs.
+
+Interruption: SIGINT (Ctrl-C) or SIGTERM lets the current epoch finish, writes a
+checkpoint at that epoch boundary and exits with 130 / 143; ``--resume CHECKPOINT``
+finishes the run with the same weights, to the bit, as a run left alone. A
+second signal stops at once (no checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..activations import ACTIVATIONS
+from ..data import Dataset, Schema, list_datasets, load_csv, load_dataset, read_table, resolve_target
+from ..errors import DataError, HandgradError
+from ..init import INITS
+from ..losses import LOSSES, get_loss
+from ..network import GRADIENT_METHODS, Network
+from ..preprocessing import StandardScaler
+from ..training import Callback, PrintEvery, TrainState, get_optimizer, train
+from ._common import (
+    CLASSIFICATION,
+    RunFolder,
+    TabularModel,
+    check_new_file,
+    file_digest,
+    format_confusion,
+    model_metrics,
+    say,
+    usage_error,
+)
+
+#: The built-in data set of a bare ``handgrad train`` (and of ``handgrad``).
+DEFAULT_DATASET = "sine"
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine")
+TASK_CHOICES = ("regression", "classification", "binary", "multiclass")
+MISSING_CHOICES = ("error", "drop", "mean", "most_frequent")
+#: Hidden activations for which He initialisation is right; others get Glorot.
+RELU_LIKE = {"relu", "leaky_relu", "elu", "gelu", "softplus"}
+#: Options that belong to one invocation, not to the run: allowed beside --resume.
+PER_INVOCATION = {"resume", "quiet", "force", "func", "command"}
+
+EXAMPLES = """examples:
+  handgrad train
+      train on the built-in 'sine' data set; model and plots go to a new folder runs/sine-<time>/
+  handgrad train --dataset spiral --hidden 32 32 --epochs 300 --plot
+  handgrad train --train train.csv --valid valid.csv --target price --hidden 128 64 -o model.npz
+  handgrad train --train smoke.csv --target smoking --drop id --missing drop --plot plots/
+
+  the seed's experiment, number for number (house data, 37-128-64-1 ReLU, SGD, batch 32, 100 epochs):
+  handgrad train --train train_house.csv --valid test_house.csv --target price --hidden 128 64 \\
+      --activation relu --optimizer sgd --lr 1e-4 --batch-size 32 --epochs 100 --print-every 10 \\
+      --seed-compatible --gradient backprop --init-weights INIT.npz --export-weights FINAL.npz
+
+  checkpoints, and resuming a run stopped with Ctrl-C or SIGTERM (ends with the same weights, to the bit):
+  handgrad train --train train.csv --target y --checkpoint-every 10 -o model.npz
+  handgrad train --resume runs/train-20240101-120000/checkpoint.npz
+
+files: --init-weights is an .npz with W1, b1, W2, b2, ... (W_l of shape (n_l, n_{l-1}), b_l of n_l
+values); --permutations an .npy of shape (epochs, n_training_rows), 0-based, row e applied to the
+(already permuted) training rows after epoch e; --export-weights writes the same layout as --init-weights.
+"""
+
+_PARSER: argparse.ArgumentParser | None = None
+
+
+def register(subparsers) -> None:
+    global _PARSER
+    p = subparsers.add_parser(
+        "train",
+        help="train a network on a CSV file or a built-in data set (the default command)",
+        description=(
+            "Train a fully connected network. Data: a CSV file (--train, with --valid/--test or a --val-fraction "
+            "split) or a built-in data set (--dataset; default: sine). Prints the inferred schema, a progress bar, "
+            "the validation loss every --print-every epochs, the final metrics and the elapsed time; saves the "
+            "model (-o, or a new run folder) and, on request, plots."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d = p.add_argument_group("data")
+    d.add_argument("--train", metavar="FILE", help="training CSV file (header row, comma-separated)")
+    d.add_argument("--valid", metavar="FILE", help="validation CSV file (same columns)")
+    d.add_argument("--test", metavar="FILE", help="test CSV file, scored once at the end")
+    d.add_argument(
+        "--target", metavar="NAME|INDEX", help="target column: a name or a 0-based index (default: the last column)"
+    )
+    d.add_argument("--drop", nargs="+", default=[], metavar="COL", help="columns to ignore (names or 0-based indices)")
+    d.add_argument("--categorical", nargs="+", default=[], metavar="COL", help="numeric columns to one-hot encode")
+    d.add_argument(
+        "--val-fraction",
+        type=float,
+        metavar="F",
+        help="hold out this fraction of the training rows for validation when there is no --valid "
+        "(default 0.2; 0 in --seed-compatible mode)",
+    )
+    d.add_argument("--task", choices=TASK_CHOICES, help="override the inferred task")
+    d.add_argument(
+        "--missing",
+        choices=MISSING_CHOICES,
+        help="missing values: error (default) names file:line:column; drop the rows; or impute (mean, most_frequent)",
+    )
+    d.add_argument("--delimiter", default=",", help="field separator of the CSV files (default ',')")
+    d.add_argument("--dataset", metavar="NAME", help=f"a built-in data set: {', '.join(sorted(list_datasets()))}")
+
+    m = p.add_argument_group("network")
+    m.add_argument("--hidden", type=int, nargs="*", metavar="N", help="hidden layer widths (default: 64 64)")
+    m.add_argument(
+        "--activation",
+        nargs="+",
+        choices=sorted(ACTIVATIONS),
+        metavar="NAME",
+        help="hidden activation: one for all hidden layers, or one per hidden layer (default: relu)",
+    )
+    m.add_argument("--output-activation", choices=sorted(ACTIVATIONS), metavar="NAME", help="default: identity")
+    m.add_argument(
+        "--loss",
+        choices=sorted(LOSSES),
+        metavar="NAME",
+        help="default: mse (regression), binary_crossentropy, softmax_crossentropy (classification)",
+    )
+    m.add_argument(
+        "--init",
+        choices=sorted(INITS),
+        metavar="NAME",
+        help="weight initialisation (default: he for ReLU-like, glorot_uniform otherwise; randn in seed mode)",
+    )
+    m.add_argument("--init-weights", metavar="INIT.npz", help="initial weights W1, b1, ... (see below)")
+    m.add_argument("--float32", action="store_true", help="train in float32 (default float64)")
+    m.add_argument("--no-scale", action="store_true", help="do not standardise the inputs and the regression target")
+
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--optimizer", choices=OPTIMIZERS, help="default: adam (sgd in seed mode)")
+    o.add_argument(
+        "--lr", type=float, metavar="RATE", help="learning rate (default: the optimizer's; 1e-4 in seed mode)"
+    )
+    o.add_argument(
+        "--momentum",
+        type=float,
+        metavar="MU",
+        help="momentum of sgd/momentum/nesterov (default 0.9 for the latter two)",
+    )
+    o.add_argument(
+        "--weight-decay", type=float, default=0.0, metavar="LAMBDA", help="L2 on the weights (decoupled for adamw)"
+    )
+    o.add_argument("--lr-schedule", choices=SCHEDULES, help="learning-rate schedule (default constant)")
+    o.add_argument("--warmup", type=int, default=0, metavar="EPOCHS", help="epochs of linear learning-rate warm-up")
+    o.add_argument("--epochs", type=int, metavar="N", help="default 200 (100 in seed mode)")
+    o.add_argument("--batch-size", type=int, metavar="N", help="default 32")
+    o.add_argument("--seed", type=int, default=0, help="random seed: initial weights, split, shuffling (default 0)")
+    o.add_argument(
+        "--early-stopping",
+        action=argparse.BooleanOptionalAction,
+        help="stop when the validation loss stops improving and restore the best epoch (default: on; off in seed mode)",
+    )
+    o.add_argument("--patience", type=int, default=20, metavar="EPOCHS", help="early-stopping patience (default 20)")
+    o.add_argument("--min-delta", type=float, default=0.0, help="least improvement that counts (default 0)")
+    o.add_argument(
+        "--gradient", choices=GRADIENT_METHODS, default="backprop", help="§1.3 backprop or the §1.2 expanded formulas"
+    )
+
+    s = p.add_argument_group("the seed's experiment")
+    s.add_argument(
+        "--seed-compatible",
+        action="store_true",
+        help="the seed's MATLAB loop exactly: raw data, file order, 2/batch_size on every batch, plain SGD, "
+        "randn weights from --seed (or --init-weights)",
+    )
+    s.add_argument(
+        "--permutations", metavar="PERMS.npy", help="seed mode: the row permutation applied after each epoch"
+    )
+    s.add_argument("--export-weights", metavar="FINAL.npz", help="write the final W1, b1, ... to this .npz")
+
+    out = p.add_argument_group("output")
+    out.add_argument(
+        "-o", "--model", metavar="PATH", help="model file to write (default: model.npz in a new run folder)"
+    )
+    out.add_argument("--no-save", action="store_true", help="do not write a model file")
+    out.add_argument("--runs-dir", default="runs", metavar="DIR", help="where new run folders go (default: runs)")
+    out.add_argument("--force", action="store_true", help="overwrite existing output files")
+    out.add_argument(
+        "--plot",
+        nargs="?",
+        const="",
+        metavar="DIR",
+        help="write every plot that applies into DIR (default: the run folder): loss curves; predicted vs "
+        "actual (regression); fit and GIF (1 input); decision boundary (2 inputs, classification)",
+    )
+    out.add_argument("--plot-loss", metavar="FILE", help="loss curves image (.png, .svg, .pdf)")
+    out.add_argument("--plot-pred", metavar="FILE", help="predicted vs actual on the validation set (regression)")
+    out.add_argument("--plot-fit", metavar="FILE", help="the fitted curve (one input, regression)")
+    out.add_argument("--plot-gif", metavar="FILE.gif", help="animated GIF of the fit during training (one input)")
+    out.add_argument("--plot-boundary", metavar="FILE", help="decision boundary (two inputs, classification)")
+    out.add_argument(
+        "--print-every", type=int, metavar="K", help="print the validation loss every K epochs (default: epochs/10)"
+    )
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no schema; only the results")
+    out.add_argument("--checkpoint-every", type=int, default=0, metavar="K", help="write a checkpoint every K epochs")
+    out.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (default: checkpoint.npz in the run folder)")
+    out.add_argument("--resume", metavar="CHECKPOINT", help="continue the run a checkpoint was written by")
+    p.set_defaults(func=run)
+    _PARSER = p
+
+
+# ============================================================ settings
+class _Settings:
+    """The resolved settings of a run: every default filled in, every combination checked."""
+
+    def __init__(self, args: argparse.Namespace):
+        seed = bool(args.seed_compatible)
+        self.seed_mode = seed
+        for name in ("epochs", "batch_size", "print_every", "checkpoint_every", "warmup", "patience"):
+            value = getattr(args, name)
+            low = 1 if name in ("epochs", "batch_size", "patience") else 0
+            if value is not None and value < low:
+                raise usage_error(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value}")
+        self.hidden = list(args.hidden) if args.hidden is not None else ([128, 64] if seed else [64, 64])
+        if any(h < 1 for h in self.hidden):
+            raise usage_error(f"--hidden widths must be positive integers, got {self.hidden}")
+        acts = args.activation or ["relu"]
+        if len(acts) not in (1, len(self.hidden)):
+            raise usage_error(
+                f"--activation takes one name, or one per hidden layer ({len(self.hidden)}); got {len(acts)}: {acts}"
+            )
+        self.activation = acts[0] if len(acts) == 1 else list(acts)
+        self.output_activation = args.output_activation or "identity"
+        self.optimizer = args.optimizer or ("sgd" if seed else "adam")
+        self.lr = args.lr
+        if self.lr is None and seed:
+            self.lr = 1e-4
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise usage_error(f"--lr must be a positive number, got {self.lr}")
+        self.momentum = args.momentum
+        if self.momentum is not None and self.optimizer in ("adam", "adamw"):
+            raise usage_error(f"--momentum applies to sgd, momentum and nesterov, not to --optimizer {self.optimizer}")
+        self.epochs = args.epochs if args.epochs is not None else (100 if seed else 200)
+        self.batch_size = args.batch_size or 32
+        if args.early_stopping and seed:
+            raise usage_error("--seed-compatible runs every epoch as the seed does; drop --early-stopping")
+        self.early_stopping = (not seed) if args.early_stopping is None else bool(args.early_stopping)
+        self.scale = not (args.no_scale or seed)
+        if args.permutations and not seed:
+            raise usage_error("--permutations is the seed's reshuffling: use it with --seed-compatible")
+        if args.val_fraction is not None:
+            if not 0 <= args.val_fraction < 1:
+                raise usage_error(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
+            if args.valid and args.val_fraction > 0:
+                raise usage_error("give --valid or --val-fraction, not both")
+        default_fraction = 0.0 if (seed or args.valid) else 0.2
+        self.val_fraction = args.val_fraction if args.val_fraction is not None else default_fraction
+        default_every = 0 if args.quiet else (10 if seed else max(1, self.epochs // 10))
+        self.print_every = args.print_every if args.print_every is not None else default_every
+        if args.train and args.dataset:
+            raise usage_error("give --train FILE or --dataset NAME, not both")
+        if (args.valid or args.test) and not args.train:
+            raise usage_error("--valid and --test go with --train FILE")
+        self.schedule = None
+        if args.lr_schedule or args.warmup:
+            name = args.lr_schedule or "constant"
+            spec = {"name": name, "warmup": int(args.warmup)}
+            if name == "step":
+                spec.update(step_size=max(1, (self.epochs - args.warmup) // 3), gamma=0.1)
+            elif name == "cosine":
+                spec.update(total=max(1, self.epochs - args.warmup))
+            self.schedule = spec
+        self.dtype = np.float32 if args.float32 else np.float64
+
+    def init_scheme(self) -> str:
+        if self.seed_mode:
+            return "randn"  # the seed's W = randn(n_l, n_{l-1})
+        first = self.activation if isinstance(self.activation, str) else self.activation[0]
+        return "he" if first in RELU_LIKE else "glorot_uniform"
+
+
+# ============================================================ data
+def _load_data(args, cfg: _Settings) -> tuple[Dataset, Dataset | None, Dataset | None, str, list[str]]:
+    """``(train, valid, test, run name, notes)``; the valid/test parts may be None."""
+    notes: list[str] = []
+    if args.train:
+        train_ds = _load_train_csv(args)
+        name = Path(args.train).stem
+        valid = test = None
+        if args.valid:
+            valid = load_csv(args.valid, schema=train_ds.schema, require_target=True, delimiter=args.delimiter)
+        if args.test:
+            test = load_csv(args.test, schema=train_ds.schema, require_target=True, delimiter=args.delimiter)
+    else:
+        if args.target or args.drop or args.categorical or args.missing or args.task:
+            raise usage_error("--target, --drop, --categorical, --missing and --task apply to a CSV file (--train)")
+        name = (args.dataset or DEFAULT_DATASET).strip().lower()
+        data = load_dataset(name)
+        valid = test = None
+        train_ds = data
+        if data.n_samples < 20:
+            notes.append(f"{name} has only {data.n_samples} samples: training and validating on all of them")
+            if cfg.val_fraction > 0:
+                valid = data
+        else:
+            parts = data.split(valid=cfg.val_fraction, test=0.2, random_state=args.seed)
+            train_ds, valid, test = parts
+        return train_ds, valid, test, name, notes
+    if valid is None and cfg.val_fraction > 0:
+        parts = train_ds.split(valid=cfg.val_fraction, random_state=args.seed)
+        train_ds, valid = parts.train, parts.valid
+        notes.append(
+            f"validation: {valid.n_samples} rows held out of {Path(args.train).name} at random "
+            f"(--val-fraction {cfg.val_fraction:g}, seed {args.seed}"
+            + (", stratified)" if train_ds.task in CLASSIFICATION else ")")
+        )
+    return train_ds, valid, test, name, notes
+
+
+def _load_train_csv(args) -> Dataset:
+    table = read_table(args.train, drop=args.drop, categorical=args.categorical, delimiter=args.delimiter)
+    target = resolve_target(table, args.target if args.target is not None else -1)
+    task = args.task if args.task in ("regression", "binary", "multiclass") else None
+    missing = args.missing or "error"
+    schema = Schema.fit(table, target, task=task, missing=missing)
+    if args.task == "classification" and schema.task == "regression":
+        values = table.columns[target]
+        n_classes = np.unique(values[~np.isnan(values)]).size
+        if n_classes > 100:
+            raise DataError(
+                f"{args.train}: target {target!r} has {n_classes} distinct values; too many for classification"
+            )
+        schema = Schema.fit(table, target, task="binary" if n_classes == 2 else "multiclass", missing=missing)
+    X, y, rows = schema.encode(table)
+    return Dataset(X, y, schema.feature_names, target, schema.task, schema, str(args.train), rows)
+
+
+# ============================================================ files of the seed's experiment
+def _read_init_weights(path, sizes: list[int], dtype) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``W1, b1, ...`` from an .npz (no pickle), checked against the architecture ``sizes``."""
+    arch = "-".join(str(n) for n in sizes)
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)):
+            raise
+        raise DataError(f"{path}: not a readable .npz file: {exc}") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise DataError(f"{path}: an .npy array, expected an .npz archive holding W1, b1, W2, b2, ...")
+    with npz:
+        L = len(sizes) - 1
+        expected = [f"{k}{l}" for l in range(1, L + 1) for k in "Wb"]
+        missing = [n for n in expected if n not in npz.files]
+        extra = [n for n in npz.files if n not in expected]
+        if missing or extra:
+            raise DataError(
+                f"{path}: the network {arch} needs the arrays {expected}"
+                + (f"; missing: {missing}" if missing else "")
+                + (f"; unexpected: {extra}" if extra else "")
+            )
+        weights, biases = [], []
+        for l in range(1, L + 1):
+            for kind, shape in (("W", (sizes[l], sizes[l - 1])), ("b", (sizes[l],))):
+                name = f"{kind}{l}"
+                try:
+                    a = npz[name]
+                except ValueError as exc:  # an object array: would need pickle
+                    raise DataError(f"{path}: array {name} cannot be read without pickle ({exc})") from None
+                if kind == "b" and a.shape == (sizes[l], 1):
+                    a = a[:, 0]  # documented: a MATLAB column b_l (n_l, 1) is accepted
+                if a.shape != shape:
+                    raise DataError(
+                        f"{path}: {name} has shape {a.shape}, but the network {arch} needs {shape} "
+                        f"({'W_l is (n_l, n_{l-1})' if kind == 'W' else 'b_l has n_l values'})"
+                    )
+                if a.dtype.kind not in "fiu":
+                    raise DataError(f"{path}: {name} has dtype {a.dtype}; expected floating-point numbers")
+                a = a.astype(dtype)
+                if not np.isfinite(a).all():
+                    raise DataError(f"{path}: {name} holds NaN or infinity")
+                (weights if kind == "W" else biases).append(a)
+    return weights, biases
+
+
+def _read_permutations(path, epochs: int, n_rows: int) -> np.ndarray:
+    """The seed's per-epoch permutations: an .npy of shape (epochs, n_rows), 0-based, each row a permutation."""
+    try:
+        P = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)):
+            raise
+        raise DataError(f"{path}: not a readable .npy file: {exc}") from None
+    if not isinstance(P, np.ndarray):
+        P.close()
+        raise DataError(f"{path}: an .npz archive; expected one .npy array of shape (epochs, n_rows)")
+    if P.shape != (epochs, n_rows):
+        raise DataError(
+            f"{path}: permutations of shape {P.shape}; expected (epochs, training rows) = ({epochs}, {n_rows})"
+        )
+    if P.dtype.kind not in "iu":
+        if P.dtype.kind == "f" and np.isfinite(P).all() and np.all(P == np.round(P)):
+            P = P.astype(np.int64)
+        else:
+            raise DataError(f"{path}: permutations must be integers (0-based row indices), got dtype {P.dtype}")
+    ok = np.sort(P, axis=1) == np.arange(n_rows)
+    bad = np.flatnonzero(~ok.all(axis=1))
+    if bad.size:
+        e = int(bad[0])
+        row = np.sort(P[e])
+        hint = "; it looks 1-based (MATLAB): subtract 1" if np.array_equal(row, np.arange(1, n_rows + 1)) else ""
+        raise DataError(
+            f"{path}: row {e} (epoch {e + 1}) is not a permutation of 0..{n_rows - 1} "
+            f"(values {int(P[e].min())}..{int(P[e].max())}, {np.unique(P[e]).size} distinct){hint}"
+        )
+    return P.astype(np.intp)
+
+
+def _export_weights(path, network: Network, force: bool) -> None:
+    from ..modelfile import atomic_write
+
+    state = network.state_dict()
+    try:
+        atomic_write(path, lambda f: np.savez(f, **state), force=force)
+    except HandgradError as exc:
+        raise usage_error(str(exc).replace("force=True (--force)", "--force")) from None
+
+
+# ============================================================ plots
+def _plan_plots(args, task: str, n_features: int, default_run: bool, run: RunFolder) -> tuple[dict, list[str]]:
+    """``({kind: path}, notes)``: which plots to draw where, decided (and checked) before training."""
+    regression = task == "regression"
+    applies = {
+        "loss": True,
+        "pred": regression,
+        "fit": regression and n_features == 1,
+        "gif": regression and n_features == 1,
+        "boundary": task in CLASSIFICATION and n_features == 2,
+    }
+    why = {
+        "pred": "regression",
+        "fit": "one input, regression",
+        "gif": "one input, regression",
+        "boundary": "two inputs, classification",
+    }
+    files = {
+        "loss": "loss.png",
+        "pred": "predicted_vs_actual.png",
+        "fit": "fit.png",
+        "gif": "fit.gif",
+        "boundary": "decision_boundary.png",
+    }
+    plan: dict[str, Path] = {}
+    notes: list[str] = []
+    explicit = {k: getattr(args, f"plot_{k}") for k in files if getattr(args, f"plot_{k}")}
+    for kind, path in explicit.items():
+        if not applies[kind]:
+            raise usage_error(
+                f"--plot-{kind} applies to {why[kind]} problems; this one is {task} with {n_features} inputs"
+            )
+        plan[kind] = Path(path)
+    folder = None
+    if args.plot is not None:
+        folder = Path(args.plot) if args.plot else None
+    if args.plot is not None or (default_run and not explicit):
+        for kind, ok in applies.items():
+            if ok and kind not in plan:
+                plan[kind] = (folder if folder is not None else run.planned) / files[kind]
+    if not plan:
+        return plan, notes
+    if importlib.util.find_spec("matplotlib") is None:
+        if default_run and args.plot is None and not explicit:
+            notes.append('plots skipped: matplotlib is not installed; get them with: pip install "handgrad[plot]"')
+            return {}, notes
+        raise usage_error('plots need matplotlib, which is not installed: pip install "handgrad[plot]"')
+    for kind, path in plan.items():
+        if kind == "gif" and path.suffix.lower() != ".gif":
+            raise usage_error(f"{path}: the animation is a GIF; give a file name ending in .gif (--plot-gif)")
+        if path.parent == run.planned or (folder is not None and path.parent == folder):
+            if path.exists() and not args.force:
+                raise usage_error(f"{path}: the plot file already exists; pass --force to overwrite it")
+            continue  # the folder is created when the plots are drawn
+        check_new_file(path, force=args.force, what="plot", flag=f"--plot-{kind}")
+    return plan, notes
+
+
+def _draw_plots(
+    plan: dict, model: TabularModel, hist, train_ds, valid, recorder, run: RunFolder, force: bool
+) -> list[Path]:
+    from .. import plots
+
+    written = []
+    shown = valid if valid is not None else train_ds
+    for kind, path in plan.items():
+        if path.parent == run.planned:
+            run.get()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "loss":
+            title = "Loss per epoch" + (" (standardised target)" if model.y_scale[0] != 1 else "") + f": {model.loss}"
+            written.append(plots.plot_loss_curves(hist.to_dict(), path, title=title, overwrite=force))
+        elif kind == "pred":
+            where = "validation" if valid is not None else "training"
+            written.append(
+                plots.plot_predicted_vs_actual(
+                    shown.y,
+                    model.predict_values(shown.X),
+                    path,
+                    output_names=[str(shown.target_name)],
+                    title=f"{where} set",
+                    overwrite=force,
+                )
+            )
+        elif kind == "fit":
+            written.append(plots.plot_fit_1d(model.predict_values, train_ds.X, train_ds.y, path, overwrite=force))
+        elif kind == "gif" and recorder is not None:
+            written.append(recorder.animate(train_ds.X, train_ds.y, path, max_frames=50, overwrite=force))
+        elif kind == "boundary":
+            written.append(plots.plot_decision_boundary(model.predict_index, shown.X, shown.y, path, overwrite=force))
+    return written
+
+
+class _ScaledFitRecorder(Callback):
+    """Records the fitted curve (in the data's units) during training, for the GIF."""
+
+    def __init__(self, model: TabularModel, x: np.ndarray, every: int):
+        from ..plots import FitRecorder
+
+        grid = np.linspace(x.min() - 0.05 * np.ptp(x), x.max() + 0.05 * np.ptp(x), 200)
+        self.recorder = FitRecorder(lambda X: model.predict_values(np.asarray(X).reshape(-1, 1)), grid, every=every)
+
+    def on_train_begin(self, context):
+        self.recorder.on_train_begin(context)
+
+    def on_epoch_end(self, epoch, logs):
+        self.recorder.on_epoch_end(epoch, logs)
+
+    def on_train_end(self, history):
+        self.recorder.on_train_end(history)
+
+    def animate(self, x, y, path, **kw):
+        return self.recorder.animate(x, y, path, **kw)
+
+
+# ============================================================ printing
+class _Report(Callback):
+    """Every ``k`` epochs: the seed's ``Epoch k, Validation Loss: v`` line, in the target's units.
+
+    In standard mode the training loss and the validation metric follow on the same line.
+    """
+
+    def __init__(self, k: int, to_units, metric_name: str | None):
+        self.k = k
+        self.to_units = to_units
+        self.metric_name = metric_name
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch % self.k:
+            return
+        train_loss = self.to_units(logs["train_loss"])
+        if logs.get("val_loss") is not None:
+            line = f"Epoch {epoch}, Validation Loss: {self.to_units(logs['val_loss']):f}, Training Loss: {train_loss:f}"
+            metric = logs.get("val_metric")
+        else:
+            line = f"Epoch {epoch}, Training Loss: {train_loss:f}"
+            metric = logs.get("metric")
+        if self.metric_name and metric is not None:
+            line += f", {self.metric_name}: {metric:.4f}"
+        print(line, flush=True)
+
+
+def _loss_units(loss: str, y_scale: float):
+    """Map a loss in the network's (standardised) units back to the target's units, where that is exact."""
+    if loss == "mse":
+        return lambda v: v * y_scale**2
+    if loss == "mae":
+        return lambda v: v * y_scale
+    return lambda v: v  # huber / cross-entropies: no exact conversion (cross-entropies are unscaled anyway)
+
+
+def _print_metrics(model: TabularModel, parts: list[tuple[str, Dataset]], quiet: bool) -> dict:
+    results = {}
+    regression = model.task == "regression"
+    header = f"{'':<8}{'rows':>8}  " + (
+        f"{'MSE':>12}  {'MAE':>12}  {'R²':>8}" if regression else f"{'log-loss':>10}  {'accuracy':>8}"
+    )
+    print("final metrics (target units):" if regression else "final metrics:")
+    print(header)
+    for name, ds in parts:
+        r = model_metrics(model, ds.X, ds.y)
+        results[name] = r
+        if regression:
+            print(f"{name:<8}{ds.n_samples:>8}  {r['mse']:>12.6g}  {r['mae']:>12.6g}  {r['r2']:>8.4f}")
+        else:
+            print(f"{name:<8}{ds.n_samples:>8}  {r['log_loss']:>10.5g}  {r['accuracy']:>8.4f}")
+    if not regression and not quiet and len(model.classes or []) <= 12:
+        last_name, _ = parts[-1]
+        print(f"{last_name}: " + format_confusion(results[last_name]["confusion"], model.classes))
+    return results
+
+
+# ============================================================ interruption
+class _Interrupted(Exception):
+    def __init__(self, signum: int, epoch: int, path: Path | None):
+        super().__init__(signum, epoch, path)
+        self.signum, self.epoch, self.path = signum, epoch, path
+
+
+class _StopRequest:
+    """First SIGINT/SIGTERM: finish the epoch, checkpoint, stop. A second one: stop at once."""
+
+    def __init__(self):
+        self.signum: int | None = None
+
+    def handler(self, signum, frame):
+        if self.signum is not None:
+            from . import Terminated
+
+            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        self.signum = signum
+        print(
+            "handgrad: stopping at the end of this epoch to write a checkpoint (signal again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+@contextlib.contextmanager
+def _graceful_stop():
+    stop = _StopRequest()
+    previous = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, stop.handler)
+    except ValueError:  # not the main thread: leave the signals alone
+        pass
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _Checkpointer:
+    """``on_checkpoint`` of :func:`train`, called after every epoch with the full :class:`TrainState`.
+
+    Writes the state every ``every`` epochs, and at once when a stop was requested
+    (then raises :class:`_Interrupted`): the state is taken at an epoch boundary,
+    so a resumed run continues exactly where this one stopped.
+    """
+
+    def __init__(self, every: int, path_of, stop: _StopRequest, config: dict):
+        self.every = every
+        self.path_of = path_of  # a callable: the path (creating the run folder) when first needed
+        self.stop = stop
+        self.config = config
+        self.written: Path | None = None
+
+    def __call__(self, state: TrainState) -> None:
+        due = self.every and state.epoch % self.every == 0
+        if due or self.stop.signum is not None:
+            self.write(state)
+        if self.stop.signum is not None:
+            raise _Interrupted(self.stop.signum, state.epoch, self.written)
+
+    def write(self, state: TrainState) -> None:
+        from ..modelfile import save_arrays_json
+
+        arrays, meta = state.to_arrays_and_metadata()
+        meta["cli"] = self.config
+        path = self.path_of()
+        save_arrays_json(path, arrays, meta, force=True)  # our own file, replaced atomically each time
+        self.written = path
+
+
+def _restore(args) -> tuple[argparse.Namespace, TrainState, dict]:
+    """The run's arguments and state from ``--resume CHECKPOINT``."""
+    from ..modelfile import load_arrays_json
+
+    assert _PARSER is not None
+    flags = {a.dest: a.option_strings[0] for a in _PARSER._actions if a.option_strings}
+    given = [flags.get(k, k) for k, v in vars(args).items() if k not in PER_INVOCATION and v != _PARSER.get_default(k)]
+    if given:
+        raise usage_error(
+            f"--resume continues a run with the settings stored in its checkpoint; drop {', '.join(given)} "
+            "(only --quiet and --force may be given with --resume)"
+        )
+    arrays, meta = load_arrays_json(args.resume)
+    cli = meta.pop("cli", None)
+    if not isinstance(cli, dict) or "args" not in cli:
+        raise usage_error(f"{args.resume}: a handgrad file, but not a checkpoint written by 'handgrad train'")
+    try:
+        state = TrainState.from_arrays_and_metadata(arrays, meta)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise usage_error(f"{args.resume}: the checkpoint is incomplete: {exc}") from None
+    restored = argparse.Namespace(**{**vars(args), **cli["args"]})
+    restored.resume, restored.quiet, restored.force = args.resume, args.quiet, args.force
+    for name, digest in cli.get("digests", {}).items():
+        path = cli["args"].get(name)
+        if path and file_digest(path) != digest:
+            raise usage_error(
+                f"{path} has changed since the checkpoint {args.resume} was written; resuming would not "
+                "reproduce the run (restore the file, or start a new run)"
+            )
+    return restored, state, cli
+
+
+# ============================================================ the command
+def run(args: argparse.Namespace) -> int:
+    state = None
+    run_folder_path = None
+    if args.resume:
+        args, state, cli = _restore(args)
+        run_folder_path = cli.get("run_folder")
+    cfg = _Settings(args)
+    quiet = args.quiet
+    default_run = not args.train and not args.dataset
+
+    # ---- outputs: decided and checked before any work, so that a run never ends in "file exists"
+    for flag, value in (("--train", args.train), ("--valid", args.valid), ("--test", args.test)):
+        if value is not None and Path(value).is_dir():
+            raise usage_error(f"{value}: is a directory, expected a CSV file ({flag})")
+    run = RunFolder(
+        args.runs_dir, Path(args.train).stem if args.train else (args.dataset or DEFAULT_DATASET), run_folder_path
+    )
+    model_path = None
+    if not args.no_save:
+        model_path = Path(args.model) if args.model else run.planned / "model.npz"
+        if args.model:
+            check_new_file(model_path, force=args.force, what="model", flag="-o/--model")
+    if args.export_weights:
+        check_new_file(args.export_weights, force=args.force, what="weights", flag="--export-weights")
+    if args.checkpoint and not args.resume:
+        check_new_file(args.checkpoint, force=args.force, what="checkpoint", flag="--checkpoint")
+    checkpoint_path = Path(args.checkpoint) if args.checkpoint else None
+
+    # ---- data
+    train_ds, valid, test, name, notes = _load_data(args, cfg)
+    if not quiet:
+        say(train_ds.summary())
+        for note in notes:
+            say(note)
+        if args.valid:
+            say(f"validation: {args.valid}: {valid.n_samples} rows")
+        elif valid is not None and not args.train and valid is not train_ds:
+            say(
+                f"split (seed {args.seed}): {train_ds.n_samples} training, {valid.n_samples} validation, "
+                f"{0 if test is None else test.n_samples} test samples"
+            )
+        if args.test:
+            say(f"test: {args.test}: {test.n_samples} rows")
+        if cfg.seed_mode:
+            say("mode: seed-compatible (raw data, file order, gradient scaled by 2/batch_size, plain updates)")
+    task = train_ds.task or "regression"
+    plan, plot_notes = _plan_plots(args, task, train_ds.n_features, default_run, run)
+
+    # ---- network
+    n_out = len(train_ds.classes) if task == "multiclass" else 1
+    sizes = [train_ds.n_features, *cfg.hidden, n_out]
+    loss = (
+        args.loss or {"regression": "mse", "binary": "binary_crossentropy", "multiclass": "softmax_crossentropy"}[task]
+    )
+    allowed = {
+        "regression": ("mse", "mae", "huber"),
+        "binary": ("binary_crossentropy",),
+        "multiclass": ("softmax_crossentropy",),
+    }[task]
+    if get_loss(loss).name not in allowed:
+        raise usage_error(f"--loss {loss} does not fit a {task} task; use one of {list(allowed)}")
+    if get_loss(loss).on_logits and cfg.output_activation != "identity":
+        raise usage_error(
+            f"--loss {loss} works on logits (it applies the sigmoid/softmax itself); drop --output-activation"
+        )
+    init = args.init or cfg.init_scheme()
+    if args.init_weights and not state:
+        weights, biases = _read_init_weights(args.init_weights, sizes, cfg.dtype)
+        net = Network.from_arrays(
+            weights, biases, activation=cfg.activation, output_activation=cfg.output_activation, dtype=cfg.dtype
+        )
+        init = f"from {args.init_weights}"
+    else:
+        net = Network(
+            sizes,
+            activation=cfg.activation,
+            output_activation=cfg.output_activation,
+            init=init,
+            random_state=args.seed,
+            dtype=cfg.dtype,
+        )
+    permutations = None
+    if args.permutations:
+        permutations = _read_permutations(args.permutations, cfg.epochs, train_ds.n_samples)
+
+    # ---- scaling (the network sees standardised inputs and regression targets, unless seed mode / --no-scale)
+    if cfg.scale:
+        sx = StandardScaler().fit(train_ds.X)
+        x_mean, x_scale = sx.mean_, sx.scale_
+    else:
+        x_mean, x_scale = np.zeros(train_ds.n_features), np.ones(train_ds.n_features)
+    if cfg.scale and task == "regression":
+        sy = StandardScaler().fit(train_ds.y[:, None])
+        y_mean, y_scale = sy.mean_, sy.scale_
+    else:
+        y_mean, y_scale = np.zeros(n_out), np.ones(n_out)
+    model = TabularModel(net, train_ds.schema, loss, x_mean, x_scale, y_mean, y_scale)
+
+    def encode(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+        X = (ds.X - x_mean) / x_scale if cfg.scale else ds.X  # NOTE: seed mode trains on the raw numbers
+        if task == "regression":
+            Y = ((ds.y - y_mean[0]) / y_scale[0])[:, None]
+        elif task == "binary":
+            Y = ds.y.astype(np.float64)[:, None]
+        else:
+            Y = np.eye(n_out)[ds.y]
+        return X, Y
+
+    X, Y = encode(train_ds)
+    validation = encode(valid) if valid is not None else None
+
+    # ---- optimizer
+    opt_kw = {"lr": cfg.lr, "weight_decay": args.weight_decay or None}
+    if cfg.optimizer in ("sgd", "momentum", "nesterov"):
+        opt_kw["momentum"] = cfg.momentum
+    optimizer = get_optimizer(cfg.optimizer, net.parameters(), **opt_kw)
+
+    # ---- callbacks, checkpoints
+    callbacks: list[Callback] = []
+    metric = None if cfg.seed_mode else ("r2" if task == "regression" else "accuracy")
+    if cfg.print_every:
+        if cfg.seed_mode:
+            callbacks.append(PrintEvery(cfg.print_every))  # the seed's line: Epoch k, Validation Loss: v
+        else:
+            metric_label = ("validation " if valid is not None else "training ") + (
+                "R²" if metric == "r2" else "accuracy"
+            )
+            callbacks.append(
+                _Report(cfg.print_every, _loss_units(get_loss(loss).name, float(y_scale[0])), metric_label)
+            )
+    recorder = None
+    if "gif" in plan:
+        recorder = _ScaledFitRecorder(model, train_ds.X[:, 0], every=max(1, cfg.epochs // 50))
+        callbacks.append(recorder)
+
+    def checkpoint_file() -> Path:
+        nonlocal checkpoint_path
+        if checkpoint_path is None:
+            checkpoint_path = run.get() / "checkpoint.npz"
+        return checkpoint_path
+
+    saved_args = {k: v for k, v in vars(args).items() if k not in PER_INVOCATION}
+    for key in (
+        "train",
+        "valid",
+        "test",
+        "init_weights",
+        "permutations",
+        "model",
+        "export_weights",
+        "checkpoint",
+        "runs_dir",
+    ):
+        if saved_args.get(key):
+            saved_args[key] = str(Path(saved_args[key]).resolve())
+    if model_path is not None:
+        saved_args["model"] = str(model_path.resolve())
+        saved_args["no_save"] = False
+    if args.plot is not None and not args.plot:
+        saved_args["plot"] = str(run.planned.resolve())  # the resumed run draws into the same folder
+    config = {
+        "args": saved_args,
+        "run_folder": str(run.planned.resolve()),
+        "digests": {
+            k: file_digest(saved_args[k]) for k in ("train", "valid", "test", "permutations") if saved_args.get(k)
+        },
+    }
+
+    if not quiet:
+        arch = "-".join(str(n) for n in sizes)
+        act = cfg.activation if isinstance(cfg.activation, str) else "/".join(cfg.activation)
+        say(
+            f"network: {arch}, {act}, output {cfg.output_activation}, loss {loss}, init {init}; "
+            f"{cfg.optimizer} lr={optimizer.lr:g}, batch {cfg.batch_size}, {cfg.epochs} epochs"
+            + (", early stopping" if cfg.early_stopping else "")
+            + ("" if cfg.scale else ", unscaled data")
+            + (f", gradient {args.gradient}" if args.gradient != "backprop" else "")
+        )
+        if state is not None:
+            say(f"resuming from {args.resume} after epoch {state.epoch}")
+
+    # ---- train
+    t0 = time.perf_counter()
+    with _graceful_stop() as stop:
+        checkpointer = _Checkpointer(args.checkpoint_every, checkpoint_file, stop, config)
+        try:
+            hist = train(
+                net,
+                X,
+                Y,
+                loss=loss,
+                optimizer=optimizer,
+                epochs=cfg.epochs,
+                batch_size=cfg.batch_size,
+                shuffle=True,
+                random_state=args.seed,
+                validation_data=validation,
+                early_stopping=cfg.early_stopping,
+                patience=args.patience,
+                min_delta=args.min_delta,
+                restore_best=True,
+                lr_schedule=cfg.schedule,
+                callbacks=callbacks,
+                metric=metric,
+                gradient=args.gradient,
+                mode="seed" if cfg.seed_mode else "standard",
+                permutations=permutations,
+                print_every=0,
+                progress=False if quiet else None,
+                checkpoint_every=1,  # the checkpointer decides when to write (see _Checkpointer)
+                on_checkpoint=checkpointer,
+                resume=state,
+            )
+        except _Interrupted as exc:
+            code = 143 if exc.signum == signal.SIGTERM else 130
+            name_ = "SIGTERM" if code == 143 else "SIGINT"
+            print(
+                f"handgrad: interrupted ({name_}) after epoch {exc.epoch} of {cfg.epochs}; checkpoint written to "
+                f"{exc.path}; resume with: handgrad train --resume {exc.path}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return code
+    elapsed = time.perf_counter() - t0
+
+    # ---- results
+    if hist.stop_reason == "early_stopping":
+        say(f"early stopping after epoch {len(hist)}: best epoch {hist.best_epoch} restored", quiet=quiet)
+    parts = (
+        [("train", train_ds)]
+        + ([("valid", valid)] if valid is not None else [])
+        + ([("test", test)] if test is not None else [])
+    )
+    model.metadata = {
+        "training": {
+            "mode": "seed" if cfg.seed_mode else "standard",
+            "data": str(args.train or f"builtin:{name}"),
+            "hidden": cfg.hidden,
+            "activation": cfg.activation,
+            "output_activation": cfg.output_activation,
+            "init": init,
+            "optimizer": cfg.optimizer,
+            "lr": optimizer.lr if cfg.schedule is None else cfg.lr,
+            "momentum": cfg.momentum,
+            "weight_decay": args.weight_decay,
+            "lr_schedule": cfg.schedule,
+            "epochs": cfg.epochs,
+            "epochs_run": len(hist),
+            "batch_size": cfg.batch_size,
+            "seed": args.seed,
+            "gradient": args.gradient,
+            "early_stopping": cfg.early_stopping,
+            "stop_reason": hist.stop_reason,
+            "seconds": elapsed,
+        },
+        "scaling": {"inputs": cfg.scale, "target": cfg.scale and task == "regression"},
+        "history": hist.to_dict(),
+    }
+    _print_metrics(model, parts, quiet)
+    if model_path is not None:
+        if not args.model:
+            run.get()
+        model.save(model_path, force=args.force)
+        say(f"model saved to {model_path}")
+    if args.export_weights:
+        _export_weights(args.export_weights, net, args.force)
+        say(f"final weights written to {args.export_weights}")
+    for note in plot_notes:
+        say(note)
+    if plan:
+        for path in _draw_plots(plan, model, hist, train_ds, valid, recorder, run, force=args.force):
+            say(f"plot: {path}")
+    if checkpoint_path is not None and checkpointer.written is not None:
+        say(f"last checkpoint: {checkpoint_path}", quiet=quiet)
+    if default_run and not quiet:
+        say("next: handgrad train --help   (your own CSV: handgrad train --train FILE.csv --target COLUMN)")
+    print(f"Elapsed time is {elapsed:.6f} seconds.")
+    return 0
