@@ -310,6 +310,54 @@ def handgrad_seed_loop(
     return SeedRun(final, np.asarray(history["val_loss"], dtype=np.float64), elapsed)
 
 
+def handgrad_cli_available() -> bool:
+    """Is there a ``handgrad train`` sub-command to drive?"""
+    proc = subprocess.run(
+        [sys.executable, "-m", "handgrad", "train", "--help"], capture_output=True, text=True, check=False
+    )
+    return proc.returncode == 0 and "--seed-compatible" in proc.stdout
+
+
+def handgrad_cli_run(
+    init: dict[str, np.ndarray],
+    train_csv: Path,
+    test_csv: Path,
+    workdir: Path,
+    epochs: int,
+    gradient: str,
+    permutations: np.ndarray | None = None,
+) -> SeedRun:
+    """The issue's command line, verbatim: ``handgrad train ... --seed-compatible ... --export-weights``.
+
+    The validation losses are parsed from the ``--print-every 1`` lines (at their printed precision).
+    """
+    import re
+    import time
+
+    init_npz, final_npz = workdir / f"cli_init_{gradient}.npz", workdir / f"cli_final_{gradient}.npz"
+    np.savez(init_npz, **init)
+    cmd = [sys.executable, "-m", "handgrad", "train", "--train", str(train_csv), "--valid", str(test_csv)]
+    cmd += ["--target", "price", "--hidden", "128", "64", "--activation", "relu", "--optimizer", "sgd"]
+    cmd += ["--lr", "1e-4", "--batch-size", "32", "--epochs", str(epochs), "--print-every", "1"]
+    cmd += ["--seed-compatible", "--gradient", gradient, "--init-weights", str(init_npz)]
+    if gradient == "expanded":
+        perm_npy = workdir / "cli_perms.npy"
+        np.save(perm_npy, permutations)
+        cmd += ["--permutations", str(perm_npy)]
+    cmd += ["--export-weights", str(final_npz)]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"handgrad train failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stderr}")
+    with np.load(final_npz) as final:
+        params = {k: np.array(final[k], dtype=np.float64).reshape(init[k].shape) for k in PARAM_NAMES}
+    val_loss = np.full(epochs, np.nan)
+    for match in re.finditer(r"Epoch (\d+), Validation Loss: ([-+0-9.eEinfa]+)", proc.stdout):
+        val_loss[int(match.group(1)) - 1] = float(match.group(2))
+    return SeedRun(params, val_loss, elapsed, proc.stdout)
+
+
 # ----------------------------------------------------------------------------- comparison
 def rel_diff(a: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
     """(normwise, elementwise) relative difference of ``a`` against ``ref`` (same shape)."""
@@ -363,6 +411,15 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="the seed's data folder (has house/)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep Octave's files here (default: temporary)")
     parser.add_argument("--no-handgrad", action="store_true", help="compare Octave with the NumPy transcription only")
+    parser.add_argument(
+        "--cli", action="store_true", help="also run the issue's `handgrad train --seed-compatible` command line"
+    )
+    parser.add_argument(
+        "--val-every",
+        type=int,
+        default=1,
+        help="Octave evaluates the validation loss every so many epochs (10: the seed's loop exactly, for timing)",
+    )
     args = parser.parse_args(argv)
 
     if octave_executable() is None:
@@ -382,6 +439,9 @@ def main(argv=None) -> int:
         except ImportError as exc:
             print(f"handgrad.training.train is not importable ({exc}); comparing with NumPy only")
             have_handgrad = False
+    if args.cli and not handgrad_cli_available():
+        print("`handgrad train --seed-compatible` is not available yet; skipping the command-line run")
+        args.cli = False
 
     with tempfile.TemporaryDirectory(prefix="octave_check_") as tmp:
         workdir = args.workdir or Path(tmp)
@@ -398,27 +458,41 @@ def main(argv=None) -> int:
         worst = 0.0
         for gradient in gradients:
             octave = run_octave(
-                gradient, train_csv, test_csv, init_dir, workdir / f"out_{gradient}", args.epochs, perm_file
+                gradient,
+                train_csv,
+                test_csv,
+                init_dir,
+                workdir / f"out_{gradient}",
+                args.epochs,
+                perm_file,
+                args.val_every,
             )
             print(f"\n== {gradient}, {args.epochs} epochs, seed {args.seed} ==")
-            print(f"Octave ({octave.elapsed:.2f} s, validation loss every epoch):")
+            print(f"Octave: {octave.elapsed:.2f} s between tic and toc (validation loss every {args.val_every} epochs)")
             print(octave.stdout.rstrip())
             others = {"numpy": numpy_seed_loop(init, X, y, X_valid, y_valid, args.epochs, gradient, perms)}
             if have_handgrad:
                 others["handgrad"] = handgrad_seed_loop(init, X, y, X_valid, y_valid, args.epochs, gradient, perms)
+                print(f"handgrad train(mode='seed'): {others['handgrad'].elapsed:.2f} s (validation loss every epoch)")
+            if args.cli:
+                others["cli"] = handgrad_cli_run(init, train_csv, test_csv, workdir, args.epochs, gradient, perms)
+                print(f"handgrad train --seed-compatible: {others['cli'].elapsed:.2f} s (whole process)")
             print("max relative difference vs Octave (normwise / elementwise):")
             for name, run in others.items():
                 c = compare(run, octave, init)
-                worst = max(worst, c.weights[0], c.val_loss[1])
+                # the command line's validation losses are only as precise as it prints them
+                worst = max(worst, c.weights[0], c.updates[0], c.val_loss[1] if name != "cli" else 0.0)
                 print(
                     f"  {name:9s} weights {_fmt(c.weights)} (worst {c.worst_param})  "
                     f"updates {_fmt(c.updates)}  val_loss {_fmt(c.val_loss)}"
                 )
+            if args.cli:
+                print("(cli: validation losses as printed by --print-every 1; weights from --export-weights)")
             print("epoch  Octave val_loss          " + "  ".join(f"{k + ' val_loss':24s}" for k in others))
             for e in range(args.epochs):
                 row = "  ".join(f"{run.val_loss[e]:<24.17g}" for run in others.values())
                 print(f"{e + 1:5d}  {octave.val_loss[e]:<24.17g} {row}")
-        print(f"\nlargest relative difference (weights normwise, val_loss elementwise): {worst:.2e}")
+        print(f"\nlargest relative difference (weights and updates normwise, val_loss elementwise): {worst:.2e}")
     return 0
 
 

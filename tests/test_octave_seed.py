@@ -184,7 +184,10 @@ def test_handgrad_seed_mode_matches_octave(octave_house, house, gradient):
     ours = oc.handgrad_seed_loop(init, *house, EPOCHS, gradient, perms)
     assert len(ours.val_loss) == EPOCHS
     for k in oc.PARAM_NAMES:
-        np.testing.assert_allclose(ours.params[k], octave.params[k], rtol=1e-10, atol=0, err_msg=k)
+        # NOTE: atol scaled to the array: a weight that ends near zero differs from Octave by one ulp
+        # of its O(1) neighbours, which is a large *relative* difference of that entry alone.
+        atol = 1e-10 * np.max(np.abs(octave.params[k]))
+        np.testing.assert_allclose(ours.params[k], octave.params[k], rtol=1e-10, atol=atol, err_msg=k)
     np.testing.assert_allclose(ours.val_loss, octave.val_loss, rtol=1e-10, atol=0)
     c = oc.compare(ours, octave, init)
     # The changes from the initial weights: relative to their own size, a sharper test than the weights.
