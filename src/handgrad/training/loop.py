@@ -51,6 +51,7 @@ allocates nothing.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -65,7 +66,7 @@ from ..losses import Loss, MeanSquaredError, get_loss
 from ..network import GRADIENT_METHODS, Network
 from .callbacks import Callback, EarlyStopping, PrintEvery, ProgressBar, TrainContext
 from .history import History
-from .optimizers import Optimizer, get_optimizer
+from .optimizers import FlatGradients, Optimizer, get_optimizer
 from .schedules import get_schedule
 from .state import TrainState
 
@@ -118,9 +119,10 @@ class _Backprop:
         # b_l as a column (n_l, 1): a view, so it follows the optimizer's in-place updates.
         self.b_cols = [b[:, None] for b in net.biases]
         self.acts = net.activations
-        self.dW = [np.empty_like(W) for W in net.weights]
-        self.db = [np.empty_like(b) for b in net.biases]
-        self.grads: list[np.ndarray] = [g for pair in zip(self.dW, self.db) for g in pair]
+        # The gradients [dW1, db1, dW2, db2, ...] as views of one flat array: the optimizer
+        # and the gradient norm then take a few whole-array operations.
+        self.grads = FlatGradients.like(net.parameters())
+        self.dW, self.db = self.grads[0::2], self.grads[1::2]
         # MSE through the identity output (the seed's case) needs no call into the Loss object.
         self.fast_mse = type(loss) is MeanSquaredError and self.acts[-1] is IDENTITY
         self._buffers: dict[int, tuple[list, list, list]] = {}
@@ -134,7 +136,8 @@ class _Backprop:
             z = [np.empty((n, N), dtype) for n in sizes]
             a = [zl if act is IDENTITY else np.empty((n, N), dtype) for zl, n, act in zip(z, sizes, self.acts)]
             delta = [np.empty((n, N), dtype) for n in sizes]
-            buf = self._buffers[N] = (z, a, delta)
+            ones = np.ones(N, dtype)
+            buf = self._buffers[N] = (z, a, delta, ones)
         return buf
 
     def __call__(self, A0: np.ndarray, Y: np.ndarray, w: np.ndarray | None) -> float:
@@ -147,7 +150,7 @@ class _Backprop:
         w : ndarray of shape (N,) or None
         """
         N = A0.shape[1]
-        z, a, delta = self._buffers_for(N)
+        z, a, delta, ones = self._buffers_for(N)
         L = len(self.Ws)
 
         # Forward (§1.3): z_l = W_l a_{l-1} + b_l;  a_l = σ_l(z_l).
@@ -183,7 +186,9 @@ class _Backprop:
         for l in range(L - 1, -1, -1):  # 0-based: l is the seed's layer l+1
             a_prev = a[l - 1] if l > 0 else A0
             np.matmul(delta[l], a_prev.T, out=self.dW[l])  # dW_l = delta_l a_{l-1}ᵀ
-            np.sum(delta[l], axis=1, out=self.db[l])  # db_l = Σ_i delta_l
+            # db_l = Σ_i delta_l, as delta_l · 1 (NOTE: a BLAS matrix-vector product is
+            # several times faster than np.sum along the rows of a small matrix)
+            np.matmul(delta[l], ones, out=self.db[l])
             if l > 0:
                 # delta_{l-1} = (W_lᵀ delta_l) ∘ σ_{l-1}'(z_{l-1})
                 np.matmul(self.Ws[l].T, delta[l], out=delta[l - 1])
@@ -204,11 +209,43 @@ class _Backprop:
 
 def _grad_sq_norm(grads: Sequence[np.ndarray]) -> float:
     """Σ over every parameter of ‖dJ/dθ‖² (a NaN/inf anywhere makes it non-finite)."""
+    flat = getattr(grads, "flat", None)
+    if flat is not None:
+        return float(np.dot(flat, flat))
     total = 0.0
     for g in grads:
         g = g.ravel()
         total += float(np.dot(g, g))
     return total
+
+
+# --------------------------------------------------------------------------- BLAS threads
+_CONTROLLER = None
+#: Largest per-step matrix product (multiply-adds) for which "auto" uses one BLAS thread.
+SINGLE_THREAD_WORK = 2**24
+
+
+def _blas_threads_for(setting, network: Network, batch_size: int) -> int | None:
+    if setting is None:
+        return None
+    if setting == "auto":
+        work = max(W.size for W in network.weights) * batch_size
+        return 1 if work < SINGLE_THREAD_WORK else None
+    return _check_int("blas_threads", setting, 1)
+
+
+def _blas_limit(n_threads: int | None):
+    """A context limiting BLAS to ``n_threads`` (threadpoolctl), or a no-op."""
+    global _CONTROLLER
+    if n_threads is None:
+        return contextlib.nullcontext()
+    try:
+        import threadpoolctl
+    except ImportError:  # optional: without it BLAS keeps its own setting
+        return contextlib.nullcontext()
+    if _CONTROLLER is None:  # inspecting the loaded libraries takes ~1 ms: once per process
+        _CONTROLLER = threadpoolctl.ThreadpoolController()
+    return _CONTROLLER.limit(limits=n_threads, user_api="blas")
 
 
 # --------------------------------------------------------------------------- metrics
@@ -333,6 +370,7 @@ def train(
     on_checkpoint: Callable[[TrainState], None] | None = None,
     resume: TrainState | None = None,
     history: History | None = None,
+    blas_threads: int | str | None = "auto",
 ) -> History:
     """Train ``network`` in place on ``(X, Y)`` by mini-batch gradient descent.
 
@@ -403,6 +441,14 @@ def train(
         uninterrupted run.
     history : History, optional
         Append to this history (epochs continue its numbering).
+    blas_threads : "auto", int or None, default "auto"
+        Threads NumPy's BLAS may use **during this call** (through threadpoolctl,
+        when it is installed; restored on return). ``"auto"``: 1 when the largest
+        matrix product of a step is small (``max n_l·n_{l-1} × batch_size`` below
+        2**24 multiply-adds, which covers the seed's network up to batch 1024),
+        else the BLAS default. NOTE: a small product split over threads costs
+        more in waking and synchronising them than it saves, and on a busy
+        machine far more (see ``docs/benchmarks.md``). None: leave BLAS as it is.
 
     Returns
     -------
@@ -522,7 +568,7 @@ def train(
     step_loss = _FixedDenominator(loss_fn, batch_size) if seed_mode else loss_fn
     backprop = _Backprop(network, loss_fn, batch_size if seed_mode else None)
     grads = backprop.grads
-    reorder = seed_mode or shuffle
+    reorder = (seed_mode and P is not None) or (not seed_mode and shuffle)
     Xb = np.empty_like(X) if reorder else X  # this epoch's rows, in order
     Yb = np.empty_like(Y) if reorder else Y
     wb = None if w is None else (np.empty_like(w) if reorder else w)
@@ -551,24 +597,28 @@ def train(
     # NOTE: overflow/NaN warnings are silenced because every batch's loss and gradient
     # norm is checked instead: a non-finite value raises DivergenceError at once.
     errstate = np.errstate(over="ignore", invalid="ignore")
+    blas = _blas_limit(_blas_threads_for(blas_threads, network, batch_size))
     try:
         errstate.__enter__()
+        blas.__enter__()
         for e in range(start, epochs):  # for epoch = 1:epochs
             epoch = n_before + e + 1  # 1-based, continuing the history
             opt.lr = schedule.lr_at(epoch - 1, base_lr)
             t0 = time.perf_counter()
             # This epoch's row order: the seed's (composed permutations), a fresh shuffle, or file order.
             if seed_mode:
-                rows = order
+                rows = order if P is not None else None  # without permutations: file order throughout
             elif shuffle:
                 rows = rng.permutation(n)
             else:
                 rows = None
             if rows is not None:
-                np.take(X, rows, axis=0, out=Xb)
-                np.take(Y, rows, axis=0, out=Yb)
+                # NOTE: mode="clip" (the indices are valid by construction): with the default
+                # mode="raise", np.take buffers its output, which doubles the copy.
+                np.take(X, rows, axis=0, out=Xb, mode="clip")
+                np.take(Y, rows, axis=0, out=Yb, mode="clip")
                 if w is not None:
-                    np.take(w, rows, out=wb)
+                    np.take(w, rows, out=wb, mode="clip")
 
             loss_sum = 0.0
             weight_sum = 0.0
@@ -640,6 +690,7 @@ def train(
             if stop:
                 break
     finally:
+        blas.__exit__(None, None, None)
         errstate.__exit__(None, None, None)
         for cb in all_callbacks:
             if isinstance(cb, ProgressBar):

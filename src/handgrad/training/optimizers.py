@@ -65,6 +65,34 @@ def _check_number(name: str, value, *, low: float = 0.0, low_open: bool = False,
     return v
 
 
+class FlatGradients(list):
+    """Gradients ``[dW1, db1, ...]`` that are views into one contiguous array ``flat``.
+
+    The training loop writes its gradients this way; an optimizer then works on
+    ``flat`` with a few whole-array operations instead of several per parameter.
+    Any plain list of arrays works too (it is packed into a flat scratch array).
+    """
+
+    flat: np.ndarray
+
+    @classmethod
+    def like(cls, params: Sequence[np.ndarray]) -> FlatGradients:
+        """Zero gradients laid out as ``params`` (in that order)."""
+        flat = np.zeros(sum(p.size for p in params), dtype=params[0].dtype)
+        out = cls(_views(flat, params))
+        out.flat = flat
+        return out
+
+
+def _views(flat: np.ndarray, like: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Views of consecutive pieces of ``flat`` in the shapes of ``like``."""
+    views, offset = [], 0
+    for p in like:
+        views.append(flat[offset : offset + p.size].reshape(p.shape))
+        offset += p.size
+    return views
+
+
 class Optimizer:
     """Base class: a list of parameter arrays, a learning rate and a step count.
 
@@ -72,12 +100,16 @@ class Optimizer:
     ----------
     params : iterable of ndarray
         The live arrays to update in place, e.g. ``net.parameters()``
-        (``W_l`` of shape ``(n_l, n_{l-1})``, ``b_l`` of shape ``(n_l,)``).
+        (``W_l`` of shape ``(n_l, n_{l-1})``, ``b_l`` of shape ``(n_l,)``), all of one dtype.
     lr : float
         The learning rate; a schedule sets ``opt.lr`` before each epoch.
 
-    Subclasses implement :meth:`_update` for one parameter and declare their
-    per-parameter state arrays in ``_slots`` (e.g. ``("m", "v")``).
+    Subclasses declare their per-parameter state in ``_slots`` (e.g. ``("m", "v")``)
+    and implement :meth:`_direction`, which writes the step ``Δ`` (``θ ← θ − Δ``)
+    for all parameters at once. NOTE: the state of all parameters lives in one
+    flat array per slot (``self.state[slot][i]`` are views into it), so that a step
+    is a handful of whole-array operations: for a small network, the cost of a
+    step is the number of NumPy calls, not the arithmetic.
     """
 
     name = "optimizer"
@@ -90,16 +122,24 @@ class Optimizer:
         for i, p in enumerate(self.params):
             if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
                 raise ConfigError(f"parameter {i} must be a float ndarray, got {type(p).__name__}")
+            if p.dtype != self.params[0].dtype:
+                raise ConfigError(f"parameter {i} is {p.dtype} but parameter 0 is {self.params[0].dtype}")
         self.lr = lr
         #: Steps taken so far (t in Adam's bias correction).
         self.t = 0
+        dtype, size = self.params[0].dtype, sum(p.size for p in self.params)
         #: True for weights (decayed), False for biases: see the module docstring.
         self._decay = [p.ndim >= 2 for p in self.params]
-        # State arrays, one per slot and parameter, zero at the start (so the first
-        # momentum step gives v = g, as PyTorch's buffer initialisation does).
-        self.state: dict[str, list[np.ndarray]] = {s: [np.zeros_like(p) for p in self.params] for s in self._slots}
-        # Scratch arrays, one per parameter, so that a step allocates nothing.
-        self._tmp = [np.empty_like(p) for p in self.params]
+        # State, zero at the start (so the first momentum step gives v = g, as PyTorch's
+        # buffer initialisation does): one flat array per slot, viewed per parameter.
+        self._state_flat = {s: np.zeros(size, dtype) for s in self._slots}
+        self.state: dict[str, list[np.ndarray]] = {s: _views(f, self.params) for s, f in self._state_flat.items()}
+        # Scratch: the packed gradient and the step Δ, so that a step allocates nothing.
+        self._g = np.empty(size, dtype)
+        self._g_views = _views(self._g, self.params)
+        self._delta = np.empty(size, dtype)
+        self._delta_views = _views(self._delta, self.params)
+        self._trusted: FlatGradients | None = None  # a FlatGradients already checked against params
 
     @property
     def lr(self) -> float:
@@ -108,6 +148,38 @@ class Optimizer:
     @lr.setter
     def lr(self, value: float) -> None:
         self._lr = _check_number("lr", value)
+
+    def _flat_gradient(self, grads) -> np.ndarray:
+        """The gradients as one flat array in the layout of ``params`` (packed if need be)."""
+        if grads is self._trusted:
+            return grads.flat
+        if isinstance(grads, FlatGradients) and grads.flat.size == self._g.size and grads.flat.dtype == self._g.dtype:
+            if len(grads) == len(self.params) and all(g.shape == p.shape for g, p in zip(grads, self.params)):
+                self._trusted = grads
+                return grads.flat
+        n = 0
+        for i, g in enumerate(grads):
+            if i >= len(self.params) or getattr(g, "shape", None) != self.params[i].shape:
+                raise ShapeError(
+                    f"gradient {i} has shape {getattr(g, 'shape', None)}, expected "
+                    f"{self.params[i].shape if i < len(self.params) else 'no more gradients'} "
+                    f"(one gradient per parameter, in the order of net.parameters())"
+                )
+            np.copyto(self._g_views[i], g)
+            n += 1
+        if n != len(self.params):
+            raise ShapeError(f"got {n} gradients for {len(self.params)} parameters")
+        return self._g
+
+    def _add_l2(self, g: np.ndarray, weight_decay: float) -> np.ndarray:
+        """L2 regularisation: ``g + λ W`` for the weights (into the scratch gradient)."""
+        if g is not self._g:
+            np.copyto(self._g, g)  # never modify the caller's gradients
+        for p, gv, dv, decay in zip(self.params, self._g_views, self._delta_views, self._decay):
+            if decay:
+                np.multiply(p, weight_decay, out=dv)
+                gv += dv
+        return self._g
 
     def step(self, grads: Iterable[np.ndarray]) -> None:
         """Update every parameter in place from its gradient.
@@ -118,21 +190,14 @@ class Optimizer:
             ``dJ/dθ`` for each parameter, in the order and shapes of ``params``
             (a :class:`handgrad.Gradients` works). Not modified.
         """
+        g = self._flat_gradient(grads)
         self.t += 1
-        n = 0
-        for i, g in enumerate(grads):
-            if i >= len(self.params) or g.shape != self.params[i].shape:
-                raise ShapeError(
-                    f"gradient {i} has shape {getattr(g, 'shape', None)}, expected "
-                    f"{self.params[i].shape if i < len(self.params) else 'no more gradients'} "
-                    f"(one gradient per parameter, in the order of net.parameters())"
-                )
-            self._update(i, self.params[i], g)
-            n += 1
-        if n != len(self.params):
-            raise ShapeError(f"got {n} gradients for {len(self.params)} parameters")
+        self._direction(g)
+        for p, d in zip(self.params, self._delta_views):
+            p -= d  # θ ← θ − Δ   (the seed: W1 = W1 - learning_rate * dW1)
 
-    def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:  # pragma: no cover - abstract
+    def _direction(self, g: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        """Write the step Δ for the flat gradient ``g`` into ``self._delta``."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ state
@@ -211,26 +276,23 @@ class SGD(Optimizer):
     def hyperparameters(self) -> dict:
         return {"momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay}
 
-    def _update(self, i, p, g):
-        tmp = self._tmp[i]
-        if self.weight_decay and self._decay[i]:
-            # L2: g ← g + λ W (into the scratch array: the caller's gradient is not modified)
-            np.multiply(p, self.weight_decay, out=tmp)
-            tmp += g
-            g = tmp
+    def _direction(self, g):
+        delta = self._delta
+        if self.weight_decay:
+            g = self._add_l2(g, self.weight_decay)  # g ← g + λ W
         if self.momentum:
-            v = self.state["velocity"][i]
+            v = self._state_flat["velocity"]
             v *= self.momentum  # v ← μ v + g
             v += g
-            if self.nesterov:  # step along g + μ v
-                np.multiply(v, self.momentum, out=tmp)
-                tmp += g
-                g = tmp
-            else:
-                g = v
-        # θ ← θ − lr g   (the seed: W1 = W1 - learning_rate * dW1)
-        np.multiply(g, self.lr, out=tmp)
-        p -= tmp
+            if self.nesterov:  # Δ = lr (g + μ v)
+                np.multiply(v, self.momentum, out=delta)
+                delta += g
+                delta *= self.lr
+            else:  # Δ = lr v
+                np.multiply(v, self.lr, out=delta)
+        else:
+            np.multiply(g, self.lr, out=delta)  # Δ = lr g   (the seed's learning_rate * dW)
+        return delta
 
 
 class Adam(Optimizer):
@@ -269,7 +331,6 @@ class Adam(Optimizer):
         self.weight_decay = _check_number("weight_decay", weight_decay)
         self.decoupled = bool(decoupled)
         super().__init__(params, lr)
-        self._tmp2 = [np.empty_like(p) for p in self.params]
 
     def hyperparameters(self) -> dict:
         return {
@@ -280,37 +341,31 @@ class Adam(Optimizer):
             "decoupled": self.decoupled,
         }
 
-    def step(self, grads: Iterable[np.ndarray]) -> None:
-        # The bias corrections depend only on t: computed once per step, not per parameter.
-        t = self.t + 1
-        self._step_size = self.lr / (1.0 - self.beta1**t)  # lr / (1 − β1ᵗ)
-        self._sqrt_bc2 = math.sqrt(1.0 - self.beta2**t)  # √(1 − β2ᵗ)
-        super().step(grads)
-
-    def _update(self, i, p, g):
-        tmp, tmp2 = self._tmp[i], self._tmp2[i]
-        m, v = self.state["m"][i], self.state["v"][i]
-        if self.weight_decay and self._decay[i]:
-            if self.decoupled:
-                p *= 1.0 - self.lr * self.weight_decay  # AdamW: θ ← θ (1 − lr λ)
+    def _direction(self, g):
+        delta = self._delta
+        m, v = self._state_flat["m"], self._state_flat["v"]
+        if self.weight_decay:
+            if self.decoupled:  # AdamW: θ ← θ (1 − lr λ), weights only
+                for p, decay in zip(self.params, self._decay):
+                    if decay:
+                        p *= 1.0 - self.lr * self.weight_decay
             else:
-                np.multiply(p, self.weight_decay, out=tmp)  # L2: g ← g + λ W
-                tmp += g
-                g = tmp
+                g = self._add_l2(g, self.weight_decay)  # L2: g ← g + λ W
         m *= self.beta1  # m ← β1 m + (1 − β1) g
-        np.multiply(g, 1.0 - self.beta1, out=tmp2)
-        m += tmp2
+        np.multiply(g, 1.0 - self.beta1, out=delta)
+        m += delta
         v *= self.beta2  # v ← β2 v + (1 − β2) g²
-        np.multiply(g, g, out=tmp2)
-        tmp2 *= 1.0 - self.beta2
-        v += tmp2
-        # θ ← θ − lr/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε)
-        np.sqrt(v, out=tmp2)
-        tmp2 /= self._sqrt_bc2
-        tmp2 += self.eps
-        np.divide(m, tmp2, out=tmp2)
-        tmp2 *= self._step_size
-        p -= tmp2
+        np.multiply(g, g, out=delta)
+        delta *= 1.0 - self.beta2
+        v += delta
+        # Δ = lr/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε)   (PyTorch's arrangement of the bias corrections)
+        t = self.t
+        np.sqrt(v, out=delta)
+        delta /= math.sqrt(1.0 - self.beta2**t)
+        delta += self.eps
+        np.divide(m, delta, out=delta)
+        delta *= self.lr / (1.0 - self.beta1**t)
+        return delta
 
 
 def AdamW(params: Iterable[np.ndarray], lr: float = 1e-3, weight_decay: float = 0.01, **kw) -> Adam:

@@ -1,0 +1,52 @@
+"""Interleaved timing: every case runs once per round, rounds repeated, medians reported.
+
+Interleaving (A B C, A B C, ... rather than A A A, B B B, ...) spreads slow
+drifts of the machine (other processes, frequency scaling, a shared core) over
+all cases alike, so their *ratios* stay meaningful on a noisy machine. The order
+within a round is rotated so that no case always runs first.
+
+    >>> import time
+    >>> medians = interleave({"sleep": lambda: time.sleep(0.001), "noop": lambda: None}, rounds=3)
+    >>> medians["sleep"] > medians["noop"]
+    True
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def interleave(
+    cases: dict[str, Callable[[], object]],
+    rounds: int = 7,
+    warmup: int = 1,
+    samples: dict[str, list[float]] | None = None,
+) -> dict[str, float]:
+    """Median wall-clock seconds of one call of each case.
+
+    Parameters
+    ----------
+    cases : dict name -> callable taking no argument
+    rounds : int
+        Timed rounds; each calls every case once.
+    warmup : int
+        Untimed rounds first (caches, lazy initialisation, buffer allocation).
+    samples : dict, optional
+        If given, filled with every timed sample per case (seconds).
+    """
+    names = list(cases)
+    for _ in range(warmup):
+        for name in names:
+            cases[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:  # rotate the order each round
+            t0 = time.perf_counter()
+            cases[name]()
+            times[name].append(time.perf_counter() - t0)
+    if samples is not None:
+        samples.update(times)
+    return {name: statistics.median(ts) for name, ts in times.items()}

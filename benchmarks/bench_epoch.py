@@ -1,0 +1,229 @@
+"""Time one training epoch of the seed's workload: handgrad vs scikit-learn vs PyTorch (CPU).
+
+The workload (the seed's experiment): ``train_house.csv`` (10,000 rows × 37
+features, the dummy column included), a 37-128-64-1 ReLU network, MSE, plain
+mini-batch SGD with learning rate 1e-4, batches in file order (no shuffling),
+batch size 32 (and 256).
+
+What one "epoch" is, for each contender (every one a single pass over the
+10,000 rows in file order, each mini-batch's gradient the mean over its rows):
+
+* **handgrad**: ``train(net, X, y, optimizer="sgd", lr=1e-4, epochs=1,
+  batch_size=B, shuffle=False)`` — the public call, including its input checks,
+  its buffer allocation and the history entry (no validation set).
+* **scikit-learn**: ``MLPRegressor(solver="sgd", momentum=0, batch_size=B,
+  learning_rate_init=1e-4, shuffle=False, alpha=0).partial_fit(X, y)`` on an
+  already initialised model: exactly one epoch, with no validation split
+  (``early_stopping=False``) — but with sklearn's own per-call input checks, as
+  handgrad's call has its own. (A 1-iteration ``fit`` would add the weight
+  initialisation and a ConvergenceWarning.)
+* **PyTorch**: ``nn.Sequential(Linear, ReLU, Linear, ReLU, Linear)``,
+  ``torch.optim.SGD(lr=1e-4)``, ``nn.MSELoss()``; a Python loop over batches
+  pre-sliced into a list of tensors: ``zero_grad(); loss(model(x), y).backward();
+  step()``. float32 and float64. ``torch.set_num_threads`` is left at its default
+  (printed below).
+
+All cases run interleaved (one call of each per round, the order rotated),
+medians over the rounds, ratios ``other / handgrad``.
+
+Run from the repository root (the OpenBLAS tuning variables some machines set
+are removed for this command only)::
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_epoch.py --rounds 15
+
+``--markdown FILE`` also writes the table and the machine description to FILE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import itertools
+
+from _timing import interleave
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("HANDGRAD_DATA", REPO.parent / "shared" / "data"))
+SIZES = [37, 128, 64, 1]
+LR = 1e-4
+
+
+def load_house() -> tuple[np.ndarray, np.ndarray]:
+    path = DATA / "house" / "train_house.csv"
+    if not path.is_file():
+        sys.exit(f"the seed's data are not at {path} (set HANDGRAD_DATA)")
+    rows = np.loadtxt(path, delimiter=",", skiprows=1)
+    return np.ascontiguousarray(rows[:, :37]), rows[:, 37].copy()
+
+
+def seed_init(seed: int = 0):
+    """The seed's initialisation: randn weights, zero biases (shared by every contender)."""
+    rng = np.random.default_rng(seed)
+    Ws = [rng.standard_normal((n_out, n_in)) for n_in, n_out in itertools.pairwise(SIZES)]
+    bs = [np.zeros(n) for n in SIZES[1:]]
+    return Ws, bs
+
+
+def handgrad_case(X, y, batch_size, dtype=np.float64, blas_threads=None):
+    from handgrad import Network
+    from handgrad.training import train
+
+    Ws, bs = seed_init()
+    net = Network.from_arrays(Ws, bs, activation="relu", dtype=dtype)
+    X, y = X.astype(dtype), y.astype(dtype)
+
+    def run():
+        train(net, X, y, optimizer="sgd", lr=LR, epochs=1, batch_size=batch_size, shuffle=False, progress=False)
+
+    if blas_threads is None:
+        return run
+    from threadpoolctl import threadpool_limits
+
+    def run_limited():
+        with threadpool_limits(blas_threads):
+            run()
+
+    return run_limited
+
+
+def sklearn_case(X, y, batch_size):
+    from sklearn.neural_network import MLPRegressor
+
+    model = MLPRegressor(
+        hidden_layer_sizes=tuple(SIZES[1:-1]),
+        activation="relu",
+        solver="sgd",
+        momentum=0.0,
+        nesterovs_momentum=False,
+        batch_size=batch_size,
+        learning_rate_init=LR,
+        learning_rate="constant",
+        max_iter=1,
+        shuffle=False,
+        alpha=0.0,
+        early_stopping=False,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.partial_fit(X, y)  # initialises; then the seed's weights (sklearn stores W_lᵀ)
+    Ws, bs = seed_init()
+    model.coefs_ = [W.T.copy() for W in Ws]
+    model.intercepts_ = [b.copy() for b in bs]
+    return lambda: model.partial_fit(X, y)
+
+
+def torch_case(X, y, batch_size, dtype_name):
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    layers = []
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(SIZES)):
+        layers.append(torch.nn.Linear(n_in, n_out))
+        if i < len(SIZES) - 2:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers).to(dtype)
+    Ws, bs = seed_init()
+    with torch.no_grad():
+        for layer, W, b in zip([m for m in model if isinstance(m, torch.nn.Linear)], Ws, bs):
+            layer.weight.copy_(torch.from_numpy(W))
+            layer.bias.copy_(torch.from_numpy(b))
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    loss_fn = torch.nn.MSELoss()
+    Xt = torch.tensor(X, dtype=dtype)
+    yt = torch.tensor(y.reshape(-1, 1), dtype=dtype)
+    batches = [(Xt[i : i + batch_size], yt[i : i + batch_size]) for i in range(0, len(Xt), batch_size)]
+
+    def run():
+        for xb, yb in batches:
+            opt.zero_grad()
+            loss_fn(model(xb), yb).backward()
+            opt.step()
+
+    return run
+
+
+def machine() -> list[str]:
+    import sklearn
+    import threadpoolctl
+    import torch
+
+    lines = []
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        info = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+        lines.append(f"CPU: {info.get('Model name', '?').strip()}, {info.get('CPU(s)', '?').strip()} logical CPUs")
+    except OSError:
+        lines.append(f"CPU: {platform.processor() or platform.machine()}")
+    lines.append(f"Python {platform.python_version()}, NumPy {np.__version__}, scikit-learn {sklearn.__version__}, "
+                 f"PyTorch {torch.__version__} (torch.get_num_threads() = {torch.get_num_threads()})")  # fmt: skip
+    for pool in threadpoolctl.threadpool_info():
+        lines.append(
+            f"BLAS ({pool.get('prefix')}): {pool.get('internal_api')} {pool.get('version')}, "
+            f"{pool.get('architecture', '')}, {pool.get('num_threads')} threads, {pool.get('filepath', '').rsplit('/', 1)[-1]}"
+        )
+    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS") if k in os.environ}
+    lines.append(f"Environment: {env or 'no OPENBLAS_*/OMP_* variables set'}")
+    try:
+        lines.append(f"Load average at start: {os.getloadavg()[0]:.2f} (1 min)")
+    except OSError:
+        pass
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=11, help="timed rounds (default 11)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256])
+    parser.add_argument("--markdown", type=Path, help="also write the Markdown table to this file")
+    args = parser.parse_args(argv)
+
+    import torch  # noqa: F401  (imported before timing: its thread pool is created once)
+
+    X, y = load_house()
+    header = machine()
+    rows = []
+    for B in args.batch_sizes:
+        cases = {
+            "handgrad float64": handgrad_case(X, y, B),
+            "handgrad float64, BLAS 1 thread": handgrad_case(X, y, B, blas_threads=1),
+            "handgrad float32": handgrad_case(X, y, B, dtype=np.float32),
+            "scikit-learn float64": sklearn_case(X, y, B),
+            "PyTorch float32": torch_case(X, y, B, "float32"),
+            "PyTorch float64": torch_case(X, y, B, "float64"),
+        }
+        samples: dict[str, list[float]] = {}
+        med = interleave(cases, rounds=args.rounds, warmup=2, samples=samples)
+        base = {"float64": med["handgrad float64"], "float32": med["handgrad float32"]}
+        for name, t in med.items():
+            same = base["float32" if "float32" in name else "float64"]
+            spread = (min(samples[name]) * 1e3, max(samples[name]) * 1e3)
+            rows.append((B, name, t * 1e3, spread, t / same))
+        print(f"batch {B} done", file=sys.stderr)
+
+    lines = [
+        "| batch | implementation | median ms / epoch | min – max ms | time ÷ handgrad (same dtype) |",
+        "| ---: | --- | ---: | ---: | ---: |",
+    ]
+    for B, name, ms, (lo, hi), ratio in rows:
+        lines.append(f"| {B} | {name} | {ms:.1f} | {lo:.1f} – {hi:.1f} | {ratio:.2f}× |")
+    table = "\n".join(lines)
+    text = "\n".join(
+        ["Machine:", *[f"- {line}" for line in header], "", f"Rounds: {args.rounds} (interleaved)", "", table]
+    )
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
