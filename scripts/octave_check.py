@@ -182,6 +182,66 @@ def check_octave_io(workdir: Path, train_csv: Path, params: dict[str, np.ndarray
     return weights_ok, data_ok
 
 
+def diagnose_first_step(train_csv: Path, init: dict[str, np.ndarray], workdir: Path) -> list[str]:
+    """Which floating-point operations of the first backprop step differ between Octave and NumPy?
+
+    Octave writes every intermediate of step 1 (``seed_first_step.m``); each operation is then
+    redone in NumPy **from Octave's own inputs to it**, so a difference is that operation's own
+    (BLAS kernel or summation order), not one inherited from upstream. Returns report lines.
+    """
+    init_dir, out_dir = workdir / "diag_init", workdir / "diag_out"
+    write_params(init_dir, init)
+    octave = octave_executable()
+    call = f"seed_first_step({_octave_string(train_csv)}, {_octave_string(init_dir)}, {_octave_string(out_dir)})"
+    cmd = [octave, "--norc", "--quiet", "--no-history", "--path", str(OCTAVE_DIR), "--eval", call]
+    subprocess.run(cmd, capture_output=True, check=True, timeout=600)
+
+    def oct_(name):
+        return np.loadtxt(out_dir / f"{name}.txt", delimiter=",", dtype=np.float64, ndmin=2)
+
+    def sequential_sum(a):  # column by column, left to right
+        total = np.zeros(a.shape[0])
+        for j in range(a.shape[1]):
+            total = total + a[:, j]
+        return total[:, None]
+
+    X, y = load_csv(train_csv)
+    x, y_true = X[:SEED_BATCH].T, y[:SEED_BATCH][None, :]
+    W1, W2, W3 = init["W1"], init["W2"], init["W3"]
+    b1, b2, b3 = (init[k].reshape(-1, 1) for k in ("b1", "b2", "b3"))
+    o = {k: oct_(k) for k in ("z1", "z2", "z3", "delta3", "delta2", "delta1", "dW3", "db3", "dW2", "db2", "dW1", "db1")}
+    o["z3"] = o["z3"].reshape(1, -1)
+    o["delta3"] = o["delta3"].reshape(1, -1)
+    o["db3"] = o["db3"].reshape(1, 1)
+    a1, a2 = np.maximum(0, o["z1"]), np.maximum(0, o["z2"])
+    redo = {  # name: (NumPy's result from Octave's inputs, what the operation is)
+        "z1": (W1 @ x + b1, "W1*x + b1  (128x37 by 37x32)"),
+        "z2": (W2 @ a1 + b2, "W2*a1 + b2  (64x128 by 128x32)"),
+        "z3": (W3 @ a2 + b3, "W3*a2 + b3  (1x64 by 64x32)"),
+        "delta3": (2 / SEED_BATCH * (o["z3"] - y_true), "2/batch_size * (y_pred - y_true)"),
+        "delta2": ((W3.T @ o["delta3"]) * (o["z2"] > 0), "(W3'*delta3) .* ReLU_deriv(z2)"),
+        "delta1": ((W2.T @ o["delta2"]) * (o["z1"] > 0), "(W2'*delta2) .* ReLU_deriv(z1)  (128x64 by 64x32)"),
+        "dW3": (o["delta3"] @ a2.T, "delta3*a2'"),
+        "dW2": (o["delta2"] @ a1.T, "delta2*a1'  (64x32 by 32x128)"),
+        "dW1": (o["delta1"] @ x.T, "delta1*x'  (128x32 by 32x37)"),
+        "db3": (o["delta3"].sum(axis=1, keepdims=True), "sum(delta3, 2)"),
+        "db2": (o["delta2"].sum(axis=1, keepdims=True), "sum(delta2, 2)"),
+        "db1": (o["delta1"].sum(axis=1, keepdims=True), "sum(delta1, 2)"),
+    }
+    lines = ["first step (rows 1-32), each operation redone in NumPy from Octave's inputs to it:"]
+    for name, (ours, what) in redo.items():
+        ref = o[name].reshape(ours.shape)
+        n_diff = int(np.sum(ours != ref))
+        extra = ""
+        if name.startswith("db"):
+            delta = o["delta" + name[2]]
+            extra = f"; a sequential sum is bit-identical to Octave's: {np.array_equal(sequential_sum(delta), ref)}"
+        lines.append(
+            f"  {name:6s} {what:50s} {n_diff:5d}/{ref.size} entries differ, normwise {rel_diff(ours, ref)[0]:.1e}{extra}"
+        )
+    return lines
+
+
 # ----------------------------------------------------------------------------- NumPy transcription
 def numpy_seed_loop(
     params: dict[str, np.ndarray],
@@ -412,6 +472,9 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="keep Octave's files here (default: temporary)")
     parser.add_argument("--no-handgrad", action="store_true", help="compare Octave with the NumPy transcription only")
     parser.add_argument(
+        "--diagnose", action="store_true", help="also show which operations of step 1 round differently in Octave"
+    )
+    parser.add_argument(
         "--cli", action="store_true", help="also run the issue's `handgrad train --seed-compatible` command line"
     )
     parser.add_argument(
@@ -450,6 +513,8 @@ def main(argv=None) -> int:
         print(
             f"Octave reads our weight files bit for bit: {weights_ok}; Octave's dlmread = NumPy's loadtxt on house: {data_ok}"
         )
+        if args.diagnose:
+            print("\n".join(diagnose_first_step(train_csv, init, workdir)))
         init_dir, perm_file = workdir / "init", workdir / "perms.txt"
         write_params(init_dir, init)
         np.savetxt(perm_file, perms, fmt="%d", delimiter=",")
