@@ -396,6 +396,7 @@ def handgrad_cli_run(
 
     init_npz, final_npz = workdir / f"cli_init_{gradient}.npz", workdir / f"cli_final_{gradient}.npz"
     np.savez(init_npz, **init)
+    final_npz.unlink(missing_ok=True)  # the command refuses to overwrite (our own work file)
     cmd = [sys.executable, "-m", "handgrad", "train", "--train", str(train_csv), "--valid", str(test_csv)]
     cmd += ["--target", "price", "--hidden", "128", "64", "--activation", "relu", "--optimizer", "sgd"]
     cmd += ["--lr", "1e-4", "--batch-size", "32", "--epochs", str(epochs), "--print-every", "1"]
@@ -406,7 +407,8 @@ def handgrad_cli_run(
         cmd += ["--permutations", str(perm_npy)]
     cmd += ["--export-weights", str(final_npz)]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    # cwd=workdir: the command saves its model in a new run folder there, not in the caller's directory
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=workdir)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"handgrad train failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stderr}")
