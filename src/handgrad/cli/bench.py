@@ -38,8 +38,8 @@ def _register_gradients(targets) -> None:
     p.add_argument(
         "--batches", type=int, nargs="+", default=[32, 256], metavar="N", help="batch sizes (default 32 256)"
     )
-    p.add_argument("--repeats", type=int, default=7, help="interleaved samples per figure (default 7)")
-    p.add_argument("--min-time", type=float, default=0.02, help="seconds per sample, at least (default 0.02)")
+    p.add_argument("--repeats", type=int, default=15, help="interleaved rounds per figure (default 15)")
+    p.add_argument("--min-time", type=float, default=0.01, help="seconds per sample, at least (default 0.01)")
     p.add_argument("--quick", action="store_true", help="depths 1-4, width 64, batch 32, 3 repeats (a smoke run)")
     p.add_argument(
         "--out", type=Path, default=None, metavar="DIR", help="write DIR/gradient-cost.md and DIR/img/gradient-cost.png"
@@ -54,7 +54,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "bench",
         help="run a benchmark that regenerates a page of docs/",
-        description=__doc__.split("\n\n")[0],
+        description="Measurements that regenerate pages of docs/ (tables, a plot, the command and machine).",
         epilog=__doc__.split("\n\n", 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -67,7 +67,13 @@ def _command(args: argparse.Namespace) -> str:
     """The command line that reproduces this run (thread-count variables included), for the report."""
     env = [f"{k}={os.environ[k]}" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS") if k in os.environ]
     words = ["handgrad", "bench", "gradients"]
-    defaults = {"depths": list(range(1, 11)), "widths": [64, 256], "batches": [32, 256], "repeats": 7, "min_time": 0.02}
+    defaults = {
+        "depths": list(range(1, 11)),
+        "widths": [64, 256],
+        "batches": [32, 256],
+        "repeats": 15,
+        "min_time": 0.01,
+    }
     for name, default in defaults.items():
         value = getattr(args, name)
         if value != default:
