@@ -14,6 +14,7 @@ Array shapes follow the public API: ``X`` is ``(n_samples, n_features)``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -103,6 +104,17 @@ class RunFolder:
                     path = self.planned
             self._path = path
         return self._path
+
+
+@contextlib.contextmanager
+def reading(path):
+    """Name ``path`` in an OSError raised while reading it (a failed read carries no file name)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+        raise
 
 
 def file_digest(path) -> str:

@@ -10,7 +10,7 @@ import argparse
 import json
 
 from ..data import load_csv
-from ._common import CLASSIFICATION, TabularModel, format_confusion, model_metrics
+from ._common import CLASSIFICATION, TabularModel, format_confusion, model_metrics, reading
 
 EXAMPLES = """examples:
   handgrad evaluate model.npz test.csv
@@ -43,7 +43,10 @@ def run(args: argparse.Namespace) -> int:
         from . import UsageError
 
         raise UsageError(f"{args.model}: the model does not name its target column, so it cannot be evaluated on a CSV")
-    ds = load_csv(args.csv, schema=model.schema, missing=args.missing, delimiter=args.delimiter, require_target=True)
+    with reading(args.csv):
+        ds = load_csv(
+            args.csv, schema=model.schema, missing=args.missing, delimiter=args.delimiter, require_target=True
+        )
     metrics = model_metrics(model, ds.X, ds.y)
     if args.json:
         out = {"rows": ds.n_samples, "target": model.schema.target, "task": model.task, **metrics}

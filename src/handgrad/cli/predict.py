@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from ..data import load_csv
-from ._common import CLASSIFICATION, TabularModel, check_new_file, csv_text, fmt_number, write_text_atomically
+from ._common import CLASSIFICATION, TabularModel, check_new_file, csv_text, fmt_number, reading, write_text_atomically
 
 EXAMPLES = """examples:
   handgrad predict model.npz new.csv -o predictions.csv
@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         from . import UsageError
 
         raise UsageError(f"--proba is for classifiers; {args.model} is a {model.task} model")
-    ds = load_csv(args.csv, schema=model.schema, missing=args.missing, delimiter=args.delimiter)
+    with reading(args.csv):
+        ds = load_csv(args.csv, schema=model.schema, missing=args.missing, delimiter=args.delimiter)
     target = model.schema.target or "prediction"
     header: list[str] = []
     columns: list[list[str]] = []

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import math
 import signal
 import sys
@@ -46,6 +45,7 @@ from ._common import (
     file_digest,
     format_confusion,
     model_metrics,
+    reading,
     say,
     usage_error,
 )
@@ -232,7 +232,7 @@ class _Settings:
         self.seed_mode = seed
         for name in ("epochs", "batch_size", "print_every", "checkpoint_every", "warmup", "patience"):
             value = getattr(args, name)
-            low = 1 if name in ("epochs", "batch_size", "patience") else 0
+            low = 1 if name in ("batch_size", "patience") else 0
             if value is not None and value < low:
                 raise usage_error(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value}")
         self.hidden = list(args.hidden) if args.hidden is not None else ([128, 64] if seed else [64, 64])
@@ -298,13 +298,16 @@ def _load_data(args, cfg: _Settings) -> tuple[Dataset, Dataset | None, Dataset |
     """``(train, valid, test, run name, notes)``; the valid/test parts may be None."""
     notes: list[str] = []
     if args.train:
-        train_ds = _load_train_csv(args)
+        with reading(args.train):
+            train_ds = _load_train_csv(args)
         name = Path(args.train).stem
         valid = test = None
         if args.valid:
-            valid = load_csv(args.valid, schema=train_ds.schema, require_target=True, delimiter=args.delimiter)
+            with reading(args.valid):
+                valid = load_csv(args.valid, schema=train_ds.schema, require_target=True, delimiter=args.delimiter)
         if args.test:
-            test = load_csv(args.test, schema=train_ds.schema, require_target=True, delimiter=args.delimiter)
+            with reading(args.test):
+                test = load_csv(args.test, schema=train_ds.schema, require_target=True, delimiter=args.delimiter)
     else:
         if args.target or args.drop or args.categorical or args.missing or args.task:
             raise usage_error("--target, --drop, --categorical, --missing and --task apply to a CSV file (--train)")
@@ -440,6 +443,14 @@ def _export_weights(path, network: Network, force: bool) -> None:
 
 
 # ============================================================ plots
+def _have_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _plan_plots(args, task: str, n_features: int, default_run: bool, run: RunFolder) -> tuple[dict, list[str]]:
     """``({kind: path}, notes)``: which plots to draw where, decided (and checked) before training."""
     regression = task == "regression"
@@ -481,7 +492,7 @@ def _plan_plots(args, task: str, n_features: int, default_run: bool, run: RunFol
                 plan[kind] = (folder if folder is not None else run.planned) / files[kind]
     if not plan:
         return plan, notes
-    if importlib.util.find_spec("matplotlib") is None:
+    if not _have_matplotlib():
         if default_run and args.plot is None and not explicit:
             notes.append('plots skipped: matplotlib is not installed; get them with: pip install "handgrad[plot]"')
             return {}, notes
