@@ -146,6 +146,14 @@ def test_bom_blank_lines_and_line_numbers(tmp_path):
     assert ok.feature_names == ["a"] and ok.X.tolist() == [[1.0], [3.0]]
 
 
+def test_windows_line_endings(tmp_path):
+    path = write(tmp_path, "\ufeffa,b,y\r\n1,2,0.5\r\n3,4,1.5\r\n")
+    ds = load_csv(path, target="y")
+    assert ds.X.tolist() == [[1.0, 2.0], [3.0, 4.0]] and ds.y.tolist() == [0.5, 1.5]
+    with pytest.raises(DataError, match=r"bad.csv:3: expected 3 fields"):
+        load_csv(write(tmp_path, "a,b,y\r\n1,2,0.5\r\n3,4\r\n", "bad.csv"), target="y")
+
+
 @pytest.mark.parametrize(
     ("values", "task", "classes"),
     [

@@ -74,6 +74,12 @@ class RawTable:
     dropped: list[str] = field(default_factory=list)
     lines: np.ndarray | None = field(default=None, repr=False)
     delimiter: str = ","
+    #: Columns holding at least one missing value (the others skip every missing-value check).
+    missing_columns: set[str] = field(default_factory=set)
+    #: The fast path's (n_rows, n_fields) array, whose columns ``columns`` are views of
+    #: (``block_index`` maps names to its columns): X is gathered from it row-wise.
+    block: np.ndarray | None = field(default=None, repr=False)
+    block_index: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def n_rows(self) -> int:
@@ -86,10 +92,15 @@ class RawTable:
             self.lines = _scan_line_numbers(self.path, self.delimiter)
         return int(self.lines[row])
 
+    def has_missing(self, name: str) -> bool:
+        return name in self.missing_columns
+
     def rows_without_missing(self, names: Iterable[str]) -> np.ndarray:
         """Boolean mask of shape (n_rows,): True where none of ``names`` is missing."""
         keep = np.ones(self.n_rows, dtype=bool)
         for name in names:
+            if name not in self.missing_columns:
+                continue
             values = self.columns[name]
             if self.kinds[name] == "numeric":
                 keep &= ~np.isnan(values)
@@ -247,17 +258,30 @@ def read_table(
     column_kinds = {name: forced.get(name, sniffed[name]) for name in names}
 
     columns: dict[str, np.ndarray] | None = None
-    lines = None
+    lines = block = None
     all_numeric = all(k == "numeric" for k in sniffed.values()) and all(
         column_kinds[n] == "numeric" for n in names if n not in dropped
     )
     if all_numeric:
-        columns = _read_fast(path, names, dropped, delimiter, header_line)
-    if columns is None:
+        block = _read_fast(path, len(names), delimiter, header_line)
+    if block is not None:
+        columns = {name: block[:, j] for j, name in enumerate(names) if name not in dropped}
+        has_nan = np.isnan(block).any(axis=0)  # one pass over contiguous memory
+        missing = {name for j, name in enumerate(names) if has_nan[j] and name not in dropped}
+    else:
         columns, lines = _read_slow(path, names, dropped, column_kinds, delimiter, n_fields)
+        missing = {
+            name
+            for name, values in columns.items()
+            if (np.isnan(values).any() if column_kinds[name] == "numeric" else any(v is None for v in values))
+        }
 
     kept = [n for n in names if n not in dropped]
-    table = RawTable(where, kept, columns, {n: column_kinds[n] for n in kept}, names, dropped, lines, delimiter)
+    table = RawTable(
+        where, kept, columns, {n: column_kinds[n] for n in kept}, names, dropped, lines, delimiter, missing
+    )
+    if block is not None:
+        table.block, table.block_index = block, {name: j for j, name in enumerate(names)}
     _drop_row_index(table)
     if not table.names:
         raise DataError(f"{where}: every column was dropped; columns: {names}")
@@ -368,8 +392,8 @@ def _sniff_kind(values: list[str]) -> str:
     return "categorical" if n_text * 2 > n_present else "numeric"
 
 
-def _read_fast(path: Path, names: list[str], dropped: list[str], delimiter: str, header_line: int):
-    """Every column through NumPy's C parser; None if that fails (the slow path then names the problem)."""
+def _read_fast(path: Path, n_fields: int, delimiter: str, header_line: int) -> np.ndarray | None:
+    """The (n_rows, n_fields) array from NumPy's C parser; None if that fails (the slow path then names the problem)."""
     try:
         data = np.loadtxt(
             path,
@@ -385,9 +409,9 @@ def _read_fast(path: Path, names: list[str], dropped: list[str], delimiter: str,
         return None
     # NOTE: NaN stays (a missing value, handled by the schema's policy); an
     # infinity is an error the slow path localises.
-    if data.shape[1] != len(names) or np.isinf(data).any():
+    if data.shape[1] != n_fields or np.isinf(data).any():
         return None
-    return {name: data[:, j] for j, name in enumerate(names) if name not in dropped}
+    return data
 
 
 def _read_slow(path: Path, names, dropped, kinds, delimiter: str, n_fields: int):
