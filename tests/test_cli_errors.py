@@ -146,7 +146,7 @@ def test_permutations_are_validated(work):
         ),
         "matlab.npy": (np.array([[1, 2, 3, 4], [4, 3, 2, 1]]), ["matlab.npy", "1-based", "subtract 1"]),
     }
-    for name, (P, needles) in cases.items():
+    for name, (P, _) in cases.items():
         np.save(work / name, P)
     before = snapshot(work)
     for name, (_, needles) in cases.items():
