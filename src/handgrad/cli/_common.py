@@ -340,7 +340,7 @@ def format_confusion(confusion: list[list[int]], classes: list) -> str:
     """The confusion matrix as an aligned text table (rows: true class; columns: predicted)."""
     labels = [str(c) for c in classes]
     width = max(max(len(s) for s in labels), max(len(str(v)) for row in confusion for v in row), 4)
-    head = " " * (width + 8) + "  ".join(f"{s:>{width}}" for s in labels)
+    head = " " * (width + 9) + "  ".join(f"{s:>{width}}" for s in labels)
     lines = ["confusion matrix (rows: true class, columns: predicted class):", head]
     for label, row in zip(labels, confusion):
         lines.append(f"  true {label:>{width}}  " + "  ".join(f"{v:>{width}}" for v in row))
