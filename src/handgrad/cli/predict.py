@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--proba is for classifiers; {args.model} is a {model.task} model")
     with reading(args.csv):
         ds = load_csv(args.csv, schema=model.schema, missing=args.missing, delimiter=args.delimiter)
-    target = model.schema.target or "prediction"
+    column = f"{model.schema.target}_predicted" if model.schema.target else "predicted"
     header: list[str] = []
     columns: list[list[str]] = []
     if args.keep:
@@ -83,14 +83,14 @@ def run(args: argparse.Namespace) -> int:
     if model.task in CLASSIFICATION:
         proba = model.predict_proba(ds.X)
         labels = [str(c) for c in model.classes]
-        header.append(f"{target}_predicted")
+        header.append(column)
         columns.append([labels[k] for k in proba.argmax(axis=1)])
         if args.proba:
             for j, label in enumerate(labels):
                 header.append(f"proba_{label}")
                 columns.append([fmt_number(v) for v in proba[:, j]])
     else:
-        header.append(f"{target}_predicted")
+        header.append(column)
         columns.append([fmt_number(v) for v in model.predict_values(ds.X)])
     text = csv_text(header, columns)
     if to_stdout:
