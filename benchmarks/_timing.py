@@ -23,6 +23,7 @@ def interleave(
     rounds: int = 7,
     warmup: int = 1,
     samples: dict[str, list[float]] | None = None,
+    cpu_samples: dict[str, list[float]] | None = None,
 ) -> dict[str, float]:
     """Median wall-clock seconds of one call of each case.
 
@@ -34,19 +35,29 @@ def interleave(
     warmup : int
         Untimed rounds first (caches, lazy initialisation, buffer allocation).
     samples : dict, optional
-        If given, filled with every timed sample per case (seconds).
+        If given, filled with every timed sample per case (wall-clock seconds).
+    cpu_samples : dict, optional
+        If given, filled with the process CPU time (all threads, seconds) of every
+        timed call. On a shared machine this is the steadier measure of the work
+        done: it does not count the time spent waiting for a free core (but it
+        does count threads spinning while they wait for each other).
     """
     names = list(cases)
     for _ in range(warmup):
         for name in names:
             cases[name]()
     times: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
         k = r % len(names)
         for name in names[k:] + names[:k]:  # rotate the order each round
+            c0 = time.process_time()
             t0 = time.perf_counter()
             cases[name]()
             times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
     if samples is not None:
         samples.update(times)
+    if cpu_samples is not None:
+        cpu_samples.update(cpu)
     return {name: statistics.median(ts) for name, ts in times.items()}

@@ -37,8 +37,10 @@ are removed for this command only)::
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import warnings
@@ -47,8 +49,6 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import itertools
-
 from _timing import interleave
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,7 +73,9 @@ def seed_init(seed: int = 0):
     return Ws, bs
 
 
-def handgrad_case(X, y, batch_size, dtype=np.float64, blas_threads=None):
+def handgrad_case(X, y, batch_size, dtype=np.float64, blas_threads="auto"):
+    """``blas_threads="auto"`` is train()'s default (one BLAS thread for these small
+    products); None leaves NumPy's BLAS at its default thread count."""
     from handgrad import Network
     from handgrad.training import train
 
@@ -82,17 +84,10 @@ def handgrad_case(X, y, batch_size, dtype=np.float64, blas_threads=None):
     X, y = X.astype(dtype), y.astype(dtype)
 
     def run():
-        train(net, X, y, optimizer="sgd", lr=LR, epochs=1, batch_size=batch_size, shuffle=False, progress=False)
+        train(net, X, y, optimizer="sgd", lr=LR, epochs=1, batch_size=batch_size, shuffle=False,
+              progress=False, blas_threads=blas_threads)  # fmt: skip
 
-    if blas_threads is None:
-        return run
-    from threadpoolctl import threadpool_limits
-
-    def run_limited():
-        with threadpool_limits(blas_threads):
-            run()
-
-    return run_limited
+    return run
 
 
 def sklearn_case(X, y, batch_size):
@@ -121,7 +116,7 @@ def sklearn_case(X, y, batch_size):
     return lambda: model.partial_fit(X, y)
 
 
-def torch_case(X, y, batch_size, dtype_name):
+def torch_case(X, y, batch_size, dtype_name, threads=None):
     import torch
 
     dtype = getattr(torch, dtype_name)
@@ -148,7 +143,18 @@ def torch_case(X, y, batch_size, dtype_name):
             loss_fn(model(xb), yb).backward()
             opt.step()
 
-    return run
+    if threads is None:
+        return run
+
+    def run_threads():
+        default = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            run()
+        finally:
+            torch.set_num_threads(default)
+
+    return run_threads
 
 
 def machine() -> list[str]:
@@ -194,30 +200,34 @@ def main(argv=None) -> int:
     for B in args.batch_sizes:
         cases = {
             "handgrad float64": handgrad_case(X, y, B),
-            "handgrad float64, BLAS 1 thread": handgrad_case(X, y, B, blas_threads=1),
+            "handgrad float64, BLAS default threads": handgrad_case(X, y, B, blas_threads=None),
             "handgrad float32": handgrad_case(X, y, B, dtype=np.float32),
             "scikit-learn float64": sklearn_case(X, y, B),
             "PyTorch float32": torch_case(X, y, B, "float32"),
             "PyTorch float64": torch_case(X, y, B, "float64"),
+            "PyTorch float32, 1 thread": torch_case(X, y, B, "float32", threads=1),
+            "PyTorch float64, 1 thread": torch_case(X, y, B, "float64", threads=1),
         }
         samples: dict[str, list[float]] = {}
-        med = interleave(cases, rounds=args.rounds, warmup=2, samples=samples)
-        base = {"float64": med["handgrad float64"], "float32": med["handgrad float32"]}
+        cpu: dict[str, list[float]] = {}
+        med = interleave(cases, rounds=args.rounds, warmup=2, samples=samples, cpu_samples=cpu)
+        cpu_med = {name: statistics.median(ts) for name, ts in cpu.items()}
         for name, t in med.items():
-            same = base["float32" if "float32" in name else "float64"]
-            spread = (min(samples[name]) * 1e3, max(samples[name]) * 1e3)
-            rows.append((B, name, t * 1e3, spread, t / same))
+            ref = "handgrad float32" if "float32" in name else "handgrad float64"
+            rows.append((B, name, t * 1e3, min(samples[name]) * 1e3, t / med[ref], cpu_med[name] * 1e3,
+                         cpu_med[name] / cpu_med[ref]))  # fmt: skip
         print(f"batch {B} done", file=sys.stderr)
 
     lines = [
-        "| batch | implementation | median ms / epoch | min – max ms | time ÷ handgrad (same dtype) |",
-        "| ---: | --- | ---: | ---: | ---: |",
+        "| batch | implementation | wall ms / epoch (median) | wall min | wall ÷ handgrad | CPU ms / epoch (median) | CPU ÷ handgrad |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for B, name, ms, (lo, hi), ratio in rows:
-        lines.append(f"| {B} | {name} | {ms:.1f} | {lo:.1f} – {hi:.1f} | {ratio:.2f}× |")
+    for B, name, ms, lo, ratio, cpu_ms, cpu_ratio in rows:
+        lines.append(f"| {B} | {name} | {ms:.1f} | {lo:.1f} | {ratio:.2f}× | {cpu_ms:.1f} | {cpu_ratio:.2f}× |")
     table = "\n".join(lines)
+    note = "Ratios compare with handgrad in the same dtype (float32 rows with handgrad float32)."
     text = "\n".join(
-        ["Machine:", *[f"- {line}" for line in header], "", f"Rounds: {args.rounds} (interleaved)", "", table]
+        ["Machine:", *[f"- {line}" for line in header], "", f"Rounds: {args.rounds} (interleaved). {note}", "", table]
     )
     print(text)
     if args.markdown:

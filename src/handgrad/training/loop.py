@@ -46,7 +46,11 @@ C order; a mini-batch is then the **column block** ``X[i:j].T`` — a view
 no copy. (Shuffling writes each epoch's row order into one buffer allocated
 once.) The forward and backward passes write into arrays allocated once per
 batch width (:class:`_Backprop`), so a step of plain SGD on a ReLU/MSE network
-allocates nothing.
+allocates nothing but one boolean mask per hidden layer. The gradients are views
+of one flat array, so the optimizer and the gradient norm are a few whole-array
+operations. For a network this small, a step costs about as much in NumPy call
+overhead as in arithmetic; ``docs/benchmarks.md`` has the measurements, and
+explains why BLAS runs on one thread inside :func:`train` (``blas_threads``).
 """
 
 from __future__ import annotations
