@@ -1,0 +1,293 @@
+"""Scaling of inputs and targets, and encoding of class labels (NumPy only).
+
+The seed trains on raw data. The high-level API (:mod:`handgrad.estimators`)
+standardises inputs, and regression targets, by default: ``smoke`` has raw
+features up to ~2,900 next to features below 1, and a network trained on those
+directly with a sensible learning rate either crawls or diverges.
+
+* :class:`StandardScaler` — ``x' = (x − mean) / scale`` per column, with
+  optional sample weights, and constant columns handled safely (scale 1, so
+  they become 0 instead of NaN).
+* :class:`LabelEncoder` — arbitrary class labels (ints, floats, strings,
+  booleans) to indices ``0..n_classes-1`` and back; :func:`one_hot`.
+* :func:`classes_to_json` / :func:`classes_from_json` — ``classes_`` as
+  JSON-able data (values and their kind) so that a saved classifier returns
+  the very labels it was trained on.
+
+Shapes follow the public API: ``X`` is ``(n_samples, n_features)``.
+
+Example::
+
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 5.0], [3.0, 5.0]])     # the second column is constant
+    >>> s = StandardScaler().fit(X)
+    >>> s.transform(X)
+    array([[-1.,  0.],
+           [ 1.,  0.]])
+    >>> enc = LabelEncoder().fit(["yes", "no", "yes"])
+    >>> enc.classes_.tolist(), enc.transform(["no", "yes"]).tolist()
+    (['no', 'yes'], [0, 1])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validation import check_finite
+from .errors import ConfigError, DataError, HandgradError, ShapeError
+
+__all__ = [
+    "LabelEncoder",
+    "StandardScaler",
+    "classes_from_json",
+    "classes_to_json",
+    "one_hot",
+    "weighted_mean_std",
+]
+
+
+def weighted_mean_std(X: np.ndarray, sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations of ``X``, optionally weighted.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,), optional
+        Non-negative weights; integer weights give the statistics of ``X`` with
+        each row repeated that many times (so weights ↔ duplicated rows agree).
+
+    Returns
+    -------
+    mean, std : ndarrays of shape (n_features,)
+        The population standard deviation (divisor Σw, as ``np.std``).
+    """
+    if sample_weight is None:
+        mean = X.mean(axis=0)
+        # NOTE: the two-pass form (x − mean)² is used, not E[x²] − mean², which
+        # cancels catastrophically for columns with a large mean and small spread.
+        var = ((X - mean) ** 2).mean(axis=0)
+    else:
+        w = sample_weight / sample_weight.sum()
+        mean = w @ X
+        var = w @ ((X - mean) ** 2)
+    return mean, np.sqrt(var)
+
+
+def _safe_scale(std: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """``std`` with (near-)constant columns replaced by 1.
+
+    A column whose spread is below round-off of its own magnitude carries no
+    information: dividing by it would turn noise into ±1 values (or NaN for an
+    exactly constant column such as house's ``dummy``). Those columns keep scale
+    1, so after centring they are exactly 0.
+    """
+    eps = np.finfo(std.dtype).eps if np.issubdtype(std.dtype, np.floating) else np.finfo(np.float64).eps
+    tiny = 10 * eps * np.maximum(np.abs(mean), 1.0)
+    return np.where(std > tiny, std, 1.0)
+
+
+class StandardScaler:
+    """Per-column standardisation ``x' = (x − mean_) / scale_``.
+
+    Parameters
+    ----------
+    with_mean : bool, default True
+        Subtract the column means.
+    with_std : bool, default True
+        Divide by the column standard deviations.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_features,)
+        Zeros when ``with_mean=False``.
+    scale_ : ndarray of shape (n_features,)
+        The standard deviations, 1 for constant columns (see ``_safe_scale``)
+        and everywhere when ``with_std=False``.
+    n_features_in_ : int
+    """
+
+    def __init__(self, with_mean: bool = True, with_std: bool = True):
+        self.with_mean = with_mean
+        self.with_std = with_std
+
+    def fit(self, X, sample_weight=None) -> StandardScaler:
+        """Learn ``mean_`` and ``scale_`` from ``X`` of shape (n_samples, n_features).
+
+        ``sample_weight`` of shape (n_samples,), optional, weights the statistics.
+        """
+        X = _as_2d_float(X, "X")
+        w = None
+        if sample_weight is not None:
+            w = np.asarray(sample_weight, dtype=np.float64)
+            if w.shape != (X.shape[0],):
+                raise ShapeError(f"sample_weight must have shape ({X.shape[0]},), got {w.shape}")
+            if not w.sum() > 0:
+                raise HandgradError("sample_weight sums to zero; cannot compute weighted statistics")
+        mean, std = weighted_mean_std(X, w)
+        self.mean_ = mean if self.with_mean else np.zeros_like(mean)
+        self.scale_ = _safe_scale(std, mean) if self.with_std else np.ones_like(std)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    @classmethod
+    def from_stats(cls, mean, scale) -> StandardScaler:
+        """A fitted scaler from stored statistics (each of shape (n_features,))."""
+        s = cls()
+        s.mean_ = np.asarray(mean, dtype=np.float64)
+        s.scale_ = np.asarray(scale, dtype=np.float64)
+        if s.mean_.shape != s.scale_.shape or s.mean_.ndim != 1:
+            raise ShapeError(f"mean and scale must be 1-D of equal shape, got {s.mean_.shape} and {s.scale_.shape}")
+        if not (s.scale_ > 0).all():
+            raise ConfigError("every scale must be > 0")
+        s.n_features_in_ = s.mean_.shape[0]
+        return s
+
+    def _check_fitted_width(self, X: np.ndarray, name: str) -> None:
+        if not hasattr(self, "mean_"):
+            raise HandgradError("this StandardScaler is not fitted yet; call fit(X) first")
+        if X.shape[1] != self.n_features_in_:
+            raise ShapeError(
+                f"{name} has {X.shape[1]} columns (shape {X.shape}), the scaler was fitted on {self.n_features_in_}"
+            )
+
+    def transform(self, X, dtype=None) -> np.ndarray:
+        """``(X − mean_) / scale_``, a new array of shape (n_samples, n_features) in ``dtype``."""
+        X = _as_2d_float(X, "X")
+        self._check_fitted_width(X, "X")
+        out = (X - self.mean_) / self.scale_
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def inverse_transform(self, Z, dtype=None) -> np.ndarray:
+        """``Z * scale_ + mean_``: back to the original units; shape as ``Z``."""
+        Z = _as_2d_float(Z, "Z")
+        self._check_fitted_width(Z, "Z")
+        out = Z * self.scale_ + self.mean_
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def fit_transform(self, X, sample_weight=None) -> np.ndarray:
+        return self.fit(X, sample_weight).transform(X)
+
+    def __repr__(self) -> str:
+        return f"StandardScaler(with_mean={self.with_mean}, with_std={self.with_std})"
+
+
+def _as_2d_float(X, name: str) -> np.ndarray:
+    try:
+        X = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ShapeError(f"{name} could not be read as a numeric array: {exc}") from None
+    if X.ndim != 2:
+        raise ShapeError(f"{name} must be 2-D of shape (n_samples, n_features), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ShapeError(f"{name} has no samples (shape {X.shape})")
+    check_finite(X, name)
+    return X
+
+
+# --------------------------------------------------------------------- labels
+class LabelEncoder:
+    """Class labels ↔ indices ``0..n_classes-1``, in sorted label order.
+
+    Works for any labels NumPy can sort: integers, floats, booleans, strings
+    (``np.unique`` order, as scikit-learn's ``LabelEncoder``).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The distinct labels, sorted; ``classes_[i]`` is the label of index ``i``.
+    """
+
+    def fit(self, y) -> LabelEncoder:
+        """Learn the classes of ``y`` of shape (n_samples,)."""
+        y = _as_label_array(y)
+        self.classes_ = np.unique(y)
+        return self
+
+    def fit_transform(self, y) -> np.ndarray:
+        return self.fit(y).transform(y)
+
+    def transform(self, y) -> np.ndarray:
+        """Indices of shape (n_samples,) (int64) for labels ``y`` of shape (n_samples,).
+
+        Raises :class:`DataError` naming the first label not seen in ``fit``.
+        """
+        if not hasattr(self, "classes_"):
+            raise HandgradError("this LabelEncoder is not fitted yet; call fit(y) first")
+        y = _as_label_array(y)
+        idx = np.searchsorted(self.classes_, y)
+        idx_c = np.minimum(idx, len(self.classes_) - 1)
+        unknown = self.classes_[idx_c] != y
+        if unknown.any():
+            bad = y[np.argmax(unknown)]
+            raise DataError(f"y contains the label {bad!r}, which is not one of the classes {self.classes_.tolist()}")
+        return idx_c.astype(np.int64)
+
+    def inverse_transform(self, indices) -> np.ndarray:
+        """Labels for ``indices`` (any shape), same shape, dtype of ``classes_``."""
+        indices = np.asarray(indices)
+        if indices.size and (indices.min() < 0 or indices.max() >= len(self.classes_)):
+            raise ShapeError(f"class indices must lie in [0, {len(self.classes_) - 1}]")
+        return self.classes_[indices]
+
+    @classmethod
+    def from_classes(cls, classes) -> LabelEncoder:
+        """An encoder with given classes (sorted and de-duplicated)."""
+        enc = cls()
+        enc.classes_ = np.unique(_as_label_array(classes))
+        return enc
+
+
+def _as_label_array(y) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ShapeError(f"class labels must be 1-D of shape (n_samples,), got shape {y.shape}")
+    if y.dtype == object:
+        # NOTE: an object array mixing kinds (e.g. 1 and "a") cannot be sorted;
+        # say so instead of letting np.unique raise a bare TypeError.
+        kinds = {type(v).__name__ for v in y.tolist()}
+        if len(kinds) > 1 and not kinds <= {"int", "float", "bool"}:
+            raise DataError(f"class labels mix types {sorted(kinds)}; use labels of one type")
+        if kinds == {"str"}:
+            y = y.astype(str)
+    if y.dtype.kind == "f":
+        check_finite(y, "y")
+    return y
+
+
+def one_hot(indices: np.ndarray, n_classes: int, dtype=np.float64) -> np.ndarray:
+    """One-hot rows, shape (n_samples, n_classes), for ``indices`` of shape (n_samples,)."""
+    out = np.zeros((indices.shape[0], n_classes), dtype=dtype)
+    out[np.arange(indices.shape[0]), indices] = 1
+    return out
+
+
+def classes_to_json(classes: np.ndarray) -> dict:
+    """``{"kind": "int"|"float"|"bool"|"str", "values": [...]}`` for ``classes_``.
+
+    JSON loses the distinction between 1 and 1.0 and between ``"1"`` and 1;
+    the kind puts it back in :func:`classes_from_json`.
+    """
+    classes = np.asarray(classes)
+    kind = {"i": "int", "u": "int", "f": "float", "b": "bool", "U": "str", "S": "str"}.get(classes.dtype.kind)
+    if kind is None:
+        values = classes.tolist()
+        if all(isinstance(v, str) for v in values):
+            kind = "str"
+        else:
+            raise DataError(f"classes of dtype {classes.dtype} cannot be stored; use int, float, bool or str labels")
+    values = [v.decode() if isinstance(v, bytes) else v for v in classes.tolist()]
+    return {"kind": kind, "dtype": classes.dtype.str, "values": values}
+
+
+def classes_from_json(spec: dict) -> np.ndarray:
+    """Inverse of :func:`classes_to_json`."""
+    kind = spec.get("kind")
+    values = spec.get("values")
+    if kind not in ("int", "float", "bool", "str") or not isinstance(values, list):
+        raise DataError(f"stored classes are malformed: {spec!r}")
+    dtype = {"int": np.int64, "float": np.float64, "bool": np.bool_, "str": str}[kind]
+    out = np.array(values, dtype=dtype)
+    stored = spec.get("dtype")
+    if stored and kind in ("int", "float"):
+        out = out.astype(np.dtype(stored))
+    return out
