@@ -192,3 +192,20 @@ def test_handgrad_seed_mode_matches_octave(octave_house, house, gradient):
     c = oc.compare(ours, octave, init)
     # The changes from the initial weights: relative to their own size, a sharper test than the weights.
     assert c.updates[0] < 1e-10, c
+
+
+@pytest.mark.parametrize("gradient", oc.GRADIENTS)
+def test_the_command_line_seed_mode_matches_octave(octave_house, data_dir_module, tmp_path, gradient):
+    """The issue's `handgrad train ... --seed-compatible --init-weights --permutations --export-weights`."""
+    init, perms, runs = octave_house
+    octave = runs[gradient]
+    house_dir = data_dir_module / "house"
+    ours = oc.handgrad_cli_run(
+        init, house_dir / "train_house.csv", house_dir / "test_house.csv", tmp_path, EPOCHS, gradient, perms
+    )
+    c = oc.compare(ours, octave, init)
+    assert c.weights[0] < 1e-10, c
+    assert c.updates[0] < 1e-10, c
+    # --print-every 1 prints every epoch's validation loss, to the digits it prints
+    assert not np.isnan(ours.val_loss).any()
+    np.testing.assert_allclose(ours.val_loss, octave.val_loss, rtol=1e-6)
