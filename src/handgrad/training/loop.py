@@ -598,10 +598,10 @@ def train(
         hist.stop_reason = "diverged"
         where = f"epoch {epoch}" + (f", mini-batch {batch}" if batch is not None else "")
         exc = DivergenceError(
-            f"training diverged in {where}: {what}. The network was restored to its parameters at the end "
-            f"of epoch {epoch - 1}. Try a lower learning rate (lr={opt.lr:g} now), scaling the inputs and "
-            "targets (standardise them), another initialisation (e.g. init='he'), or gradient clipping "
-            "through a smaller batch-size-to-rate ratio.",
+            f"training diverged in {where}: {what}. The network was restored to its parameters at the start "
+            f"of epoch {epoch} (exc.last_good). Try a lower learning rate (lr={opt.lr:g} now), standardised "
+            "inputs and targets, or another initialisation (e.g. init='he': the seed's unscaled 'randn' "
+            "makes large outputs and gradients).",
             epoch=epoch,
             last_good=network.state_dict(),
         )
