@@ -709,13 +709,19 @@ class MLPRegressor(_BaseMLP):
         minima: XOR on a 2-2-1 sigmoid network ends a single run in the
         ``J = ln(2)/2`` minimum (two points at p = ½) about 40 % of the time
         (``docs/results.md``). ``partial_fit`` and warm starts ignore it.
-    weight_decay : float, default 1e-4
+    weight_decay : float, default 3e-3
         L2 penalty on the weights (not the biases), added to the gradient by
-        the optimizer (``grad += weight_decay * W``): a light regulariser.
-    early_stopping : {"auto", True, False}, default "auto"
+        the optimizer (``grad += weight_decay * W``). 3e-3 (the classifier
+        uses 1e-4): on standardised targets the squared error is dominated by
+        a few extreme rows, and a mild penalty cut the test MSE on every
+        regression set measured (house 2.19 → 1.79, Friedman #1 2.20 → 1.82,
+        diabetes 3130 → 3070, 3 seeds each; ``docs/results.md``).
+    early_stopping : {False, True, "auto"}, default False
         Hold out ``validation_fraction`` of the data and stop when its loss has
-        not improved by ``min_delta`` for ``patience`` epochs. "auto" turns it on
-        from 1,000 samples (below that the split is too small to trust).
+        not improved by ``min_delta`` for ``patience`` epochs (then restore the
+        best weights). "auto" turns it on from 1,000 samples. Off by default: on
+        house and smoke the 10 % it holds out cost more than the epochs it saved
+        (``docs/results.md``).
     validation_fraction : float, default 0.1
     patience : int, default 20
         Epochs without improvement before stopping. 20 rather than 10: Adam's
@@ -772,8 +778,8 @@ class MLPRegressor(_BaseMLP):
         max_iter=200,
         init="auto",
         n_init=1,
-        weight_decay=1e-4,
-        early_stopping="auto",
+        weight_decay=3e-3,
+        early_stopping=False,
         validation_fraction=0.1,
         patience=20,
         min_delta=0.0,
@@ -916,6 +922,10 @@ class MLPClassifier(_BaseMLP):
 
     loss : "auto", default "auto"
         Chosen from the targets as above (also accepted: "log_loss").
+    weight_decay : float, default 1e-4
+        Lighter than the regressor's 3e-3: on smoke the test accuracy kept
+        rising as the training fit tightened (0.795 at 1e-4, 0.778 at 1e-3,
+        0.766 at 3e-3), as scikit-learn's ``alpha=1e-4`` does.
 
     Attributes (besides the regressor's)
     ------------------------------------
@@ -937,7 +947,7 @@ class MLPClassifier(_BaseMLP):
         init="auto",
         n_init=1,
         weight_decay=1e-4,
-        early_stopping="auto",
+        early_stopping=False,
         validation_fraction=0.1,
         patience=20,
         min_delta=0.0,
