@@ -337,3 +337,24 @@ def test_bad_data_raise_shape_errors():
         train(net, np.ones((5, 4)), np.ones(5))
     with pytest.raises(ShapeError, match="rows"):
         train(net, np.ones((5, 3)), np.ones(4))
+
+
+def test_blas_threads_are_limited_only_inside_the_call():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+
+    before = blas_threads()
+    seen = []
+
+    class Spy(Callback):
+        def on_epoch_end(self, epoch, logs):
+            seen.append(blas_threads())
+
+    X, y = regression_data(32)
+    train(Network([3, 4, 1], random_state=0), X, y, epochs=1, callbacks=[Spy()])
+    assert seen and all(n == 1 for n in seen[0])  # the seed-sized products run on one thread
+    assert blas_threads() == before  # and the user's setting is back
+    train(Network([3, 4, 1], random_state=0), X, y, epochs=1, callbacks=[Spy()], blas_threads=None)
+    assert seen[1] == before

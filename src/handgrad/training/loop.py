@@ -416,7 +416,9 @@ def train(
     patience, min_delta, restore_best
         See :class:`EarlyStopping`.
     lr_schedule : None, str, dict or schedule object
-        See :mod:`handgrad.training.schedules`; sets ``optimizer.lr`` each epoch.
+        See :mod:`handgrad.training.schedules`; sets ``optimizer.lr`` before each epoch
+        from the base rate and the epoch's place in the history (0-based, so a
+        schedule continues across calls that append to the same ``history``).
     weight_decay : float, default 0
         Passed to a named optimizer (L2 on the weights; decoupled for ``"adamw"``).
     callbacks : sequence of Callback
