@@ -679,9 +679,12 @@ class MLPRegressor(_BaseMLP):
 
     Parameters
     ----------
-    hidden_layer_sizes : tuple of int, default (100,)
-        Widths of the hidden layers. One layer of 100 is scikit-learn's default
-        and plenty for tabular data of tens of features.
+    hidden_layer_sizes : tuple of int, default (128, 64)
+        Widths of the hidden layers: the seed's own network (37 → 128 → 64 → 1).
+        Measured against scikit-learn's single layer of 100 with all else
+        equal, it lowered the house test MSE from 1.79 to 1.64 and raised the
+        smoke test accuracy from 0.793 to 0.869 (3 seeds, ``docs/results.md``),
+        at about 3× the cost per epoch.
     activation : str, default "relu"
         σ of the hidden layers (the seed's ReLU); any name of
         :data:`handgrad.ACTIVATIONS`.
@@ -769,7 +772,7 @@ class MLPRegressor(_BaseMLP):
 
     def __init__(
         self,
-        hidden_layer_sizes=(100,),
+        hidden_layer_sizes=(128, 64),
         activation="relu",
         loss="mse",
         optimizer="adam",
@@ -937,7 +940,7 @@ class MLPClassifier(_BaseMLP):
 
     def __init__(
         self,
-        hidden_layer_sizes=(100,),
+        hidden_layer_sizes=(128, 64),
         activation="relu",
         loss="auto",
         optimizer="adam",
