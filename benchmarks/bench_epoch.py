@@ -166,6 +166,69 @@ def torch_case(X, y, batch_size, dtype_name, threads=None):
     return run_threads
 
 
+def numpy_floor_case(X, y, batch_size):
+    """The least NumPy work this step can be: a lower bound for any NumPy implementation.
+
+    Hand-unrolled for 37-128-64-1 ReLU/MSE/SGD, with the biases folded into the
+    products (``[W_l | b_l] [a_{l-1}; 1]``, and ``[dW_l | db_l] = δ_l [a_{l-1}; 1]ᵀ``)
+    and all parameters in one flat array, so the update is two whole-array calls:
+    20 NumPy calls per step, no Python structure. Not a usable trainer (no checks,
+    fixed shapes): it shows how far handgrad's general step is from the floor.
+    """
+    Ws, bs = seed_init()
+    total = sum(W.size + b.size for W, b in zip(Ws, bs))
+    P, G, D = np.zeros(total), np.zeros(total), np.empty(total)
+    Wa, Ga, off = [], [], 0
+    for W, b in zip(Ws, bs):
+        n, m = W.shape
+        Wa.append(P[off : off + n * (m + 1)].reshape(n, m + 1))
+        Ga.append(G[off : off + n * (m + 1)].reshape(n, m + 1))
+        Wa[-1][:, :m], Wa[-1][:, m] = W, b
+        off += n * (m + 1)
+    WT = [W[:, :-1].T for W in Wa]
+    Xa = np.ascontiguousarray(np.c_[X, np.ones(len(X))])
+    Y = y.reshape(-1, 1)
+    batches = [(Xa[i : i + batch_size].T, Y[i : i + batch_size].T) for i in range(0, len(X), batch_size)]
+    bufs = {}
+    for N in {A.shape[1] for A, _ in batches}:
+        a1, a2 = np.empty((129, N)), np.empty((65, N))
+        a1[128], a2[64] = 1.0, 1.0
+        bufs[N] = (np.empty((128, N)), a1, np.empty((64, N)), a2, np.empty((1, N)), np.empty((128, N)), np.empty((64, N)), np.empty((1, N)))  # fmt: skip
+
+    def run():
+        for A0, Yb in batches:
+            N = A0.shape[1]
+            z1, a1, z2, a2, z3, d1, d2, d3 = bufs[N]
+            np.dot(Wa[0], A0, out=z1)
+            np.maximum(z1, 0.0, out=a1[:-1])
+            np.dot(Wa[1], a1, out=z2)
+            np.maximum(z2, 0.0, out=a2[:-1])
+            np.dot(Wa[2], a2, out=z3)
+            np.subtract(z3, Yb, out=d3)
+            float(np.vdot(d3, d3))
+            np.multiply(d3, 2.0 / N, out=d3)
+            np.dot(d3, a2.T, out=Ga[2])
+            np.dot(WT[2], d3, out=d2)
+            np.multiply(d2, a2[:-1] > 0, out=d2)
+            np.dot(d2, a1.T, out=Ga[1])
+            np.dot(WT[1], d2, out=d1)
+            np.multiply(d1, a1[:-1] > 0, out=d1)
+            np.dot(d1, A0.T, out=Ga[0])
+            float(np.dot(G, G))
+            np.multiply(G, LR, out=D)
+            np.subtract(P, D, out=P)
+
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+
+    def run_one_thread():
+        with controller.limit(limits=1, user_api="blas"):
+            run()
+
+    return run_one_thread
+
+
 def machine() -> list[str]:
     import sklearn
     import threadpoolctl
@@ -199,6 +262,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=11, help="timed rounds (default 11)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256])
     parser.add_argument("--markdown", type=Path, help="also write the Markdown table to this file")
+    parser.add_argument(
+        "--numpy-floor", action="store_true", help="also time a hand-unrolled minimal NumPy step (float64, 1 thread)"
+    )
     args = parser.parse_args(argv)
 
     import torch  # noqa: F401  (imported before timing: its thread pool is created once)
@@ -218,6 +284,8 @@ def main(argv=None) -> int:
             "PyTorch float32, 1 thread": torch_case(X, y, B, "float32", threads=1),
             "PyTorch float64, 1 thread": torch_case(X, y, B, "float64", threads=1),
         }
+        if args.numpy_floor:
+            cases["NumPy floor (hand-unrolled step, not a trainer)"] = numpy_floor_case(X, y, B)
         samples: dict[str, list[float]] = {}
         med = interleave(cases, rounds=args.rounds, warmup=2, samples=samples)
         for name, t in med.items():
