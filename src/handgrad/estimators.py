@@ -717,14 +717,16 @@ class MLPRegressor(_BaseMLP):
         the optimizer (``grad += weight_decay * W``). 3e-3 (the classifier
         uses 1e-4): on standardised targets the squared error is dominated by
         a few extreme rows, and a mild penalty cut the test MSE on every
-        regression set measured (house 2.19 → 1.79, Friedman #1 2.20 → 1.82,
-        diabetes 3130 → 3070, 3 seeds each; ``docs/results.md``).
+        regression set measured against 1e-4 (3 seeds each; ``docs/results.md``):
+        Friedman #1 2.59 → 1.58 and diabetes 4181 → 3853 with the default
+        layers; house 2.19 → 1.79 with one hidden layer of 100.
     early_stopping : {False, True, "auto"}, default False
         Hold out ``validation_fraction`` of the data and stop when its loss has
         not improved by ``min_delta`` for ``patience`` epochs (then restore the
         best weights). "auto" turns it on from 1,000 samples. Off by default: on
         house and smoke the 10 % it holds out cost more than the epochs it saved
-        (``docs/results.md``).
+        (one hidden layer of 100, 3 seeds: house test MSE 2.18 with it, 1.82
+        without at weight_decay 1e-2; smoke accuracy 0.780 with, 0.795 without).
     validation_fraction : float, default 0.1
     patience : int, default 20
         Epochs without improvement before stopping. 20 rather than 10: Adam's
@@ -927,8 +929,8 @@ class MLPClassifier(_BaseMLP):
         Chosen from the targets as above (also accepted: "log_loss").
     weight_decay : float, default 1e-4
         Lighter than the regressor's 3e-3: on smoke the test accuracy kept
-        rising as the training fit tightened (0.795 at 1e-4, 0.778 at 1e-3,
-        0.766 at 3e-3), as scikit-learn's ``alpha=1e-4`` does.
+        rising as the training fit tightened (one hidden layer of 100, seed 0:
+        0.795 at 1e-4, 0.778 at 1e-3, 0.766 at 3e-3).
 
     Attributes (besides the regressor's)
     ------------------------------------
