@@ -273,7 +273,7 @@ def test_bare_handgrad_trains_on_a_builtin_set_into_a_fresh_run_folder(tmp_path)
     folders = list((tmp_path / "runs").iterdir())
     assert len(folders) == 1 and re.fullmatch(r"sine-\d{8}-\d{6}", folders[0].name)
     names = sorted(p.name for p in folders[0].iterdir())
-    assert names == ["fit.gif", "fit.png", "loss.png", "model.npz", "predicted_vs_actual.png"]
+    assert names == ["activations.png", "fit.gif", "fit.png", "loss.png", "model.npz", "predicted_vs_actual.png"]
     assert f"model saved to {Path('runs') / folders[0].name / 'model.npz'}" in r.stdout
     assert (folders[0] / "fit.gif").read_bytes()[:6] in (b"GIF89a", b"GIF87a")
 
@@ -304,9 +304,59 @@ def test_without_matplotlib_the_default_run_says_how_to_get_plots(tmp_path):
 def test_classification_plots_on_request(tmp_path):
     r = run_cli("train", "--dataset", "spiral", "--epochs", 3, "--quiet", "--plot", tmp_path / "plots", "--no-save")
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["decision_boundary.png", "loss.png"]
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "activations.png",
+        "decision_boundary.png",
+        "loss.png",
+    ]
     r = run_cli("train", "--dataset", "spiral", "--epochs", 1, "--plot-fit", tmp_path / "f.png", "--no-save")
     assert r.returncode == 2 and "--plot-fit applies to one input, regression" in r.stderr
+
+
+def test_activation_plot_shows_the_networks_activations(tmp_path):
+    pil = pytest.importorskip("PIL.Image")
+    out = tmp_path / "act.png"
+    r = run_cli(
+        "train",
+        "--dataset",
+        "xor",
+        "--hidden",
+        3,
+        3,
+        "--activation",
+        "tanh",
+        "elu",
+        "--epochs",
+        2,
+        "--quiet",
+        "--no-save",
+        "--plot-activations",
+        out,
+    )
+    assert r.returncode == 0, r.stderr
+    with pil.open(out) as im:
+        im.verify()
+        assert im.format == "PNG"
+    # Three distinct activations (tanh, elu, and the output's identity) make a wider figure than one.
+    one = tmp_path / "one.png"
+    r = run_cli(
+        "train",
+        "--dataset",
+        "xor",
+        "--hidden",
+        3,
+        "--activation",
+        "identity",
+        "--epochs",
+        1,
+        "--quiet",
+        "--no-save",
+        "--plot-activations",
+        one,
+    )
+    assert r.returncode == 0, r.stderr
+    with pil.open(out) as many, pil.open(one) as single:
+        assert many.size[0] * many.size[1] > single.size[0] * single.size[1]
 
 
 # ------------------------------------------------------------ datasets, help

@@ -205,13 +205,17 @@ def register(subparsers) -> None:
         const="",
         metavar="DIR",
         help="write every plot that applies into DIR (default: the run folder): loss curves; predicted vs "
-        "actual (regression); fit and GIF (1 input); decision boundary (2 inputs, classification)",
+        "actual (regression); fit and GIF (1 input); decision boundary (2 inputs, classification); the "
+        "activations with their derivatives",
     )
     out.add_argument("--plot-loss", metavar="FILE", help="loss curves image (.png, .svg, .pdf)")
     out.add_argument("--plot-pred", metavar="FILE", help="predicted vs actual on the validation set (regression)")
     out.add_argument("--plot-fit", metavar="FILE", help="the fitted curve (one input, regression)")
     out.add_argument("--plot-gif", metavar="FILE.gif", help="animated GIF of the fit during training (one input)")
     out.add_argument("--plot-boundary", metavar="FILE", help="decision boundary (two inputs, classification)")
+    out.add_argument(
+        "--plot-activations", metavar="FILE", help="the network's activations σ with their derivatives σ' side by side"
+    )
     out.add_argument(
         "--print-every", type=int, metavar="K", help="print the validation loss every K epochs (default: epochs/10)"
     )
@@ -460,6 +464,7 @@ def _plan_plots(args, task: str, n_features: int, default_run: bool, run: RunFol
         "fit": regression and n_features == 1,
         "gif": regression and n_features == 1,
         "boundary": task in CLASSIFICATION and n_features == 2,
+        "activations": True,
     }
     why = {
         "pred": "regression",
@@ -473,6 +478,7 @@ def _plan_plots(args, task: str, n_features: int, default_run: bool, run: RunFol
         "fit": "fit.png",
         "gif": "fit.gif",
         "boundary": "decision_boundary.png",
+        "activations": "activations.png",
     }
     plan: dict[str, Path] = {}
     notes: list[str] = []
@@ -540,6 +546,10 @@ def _draw_plots(
             written.append(recorder.animate(train_ds.X, train_ds.y, path, max_frames=50, overwrite=force))
         elif kind == "boundary":
             written.append(plots.plot_decision_boundary(model.predict_index, shown.X, shown.y, path, overwrite=force))
+        elif kind == "activations":
+            # σ and σ' of every distinct activation the network uses, in layer order.
+            names = list(dict.fromkeys(a.name for a in model.network.activations))
+            written.append(plots.plot_activations(names, path, overwrite=force))
     return written
 
 
