@@ -68,6 +68,7 @@ from ..errors import ConfigError, DivergenceError, ShapeError
 from ..gradients import expanded as _expanded_gradients
 from ..losses import Loss, MeanSquaredError, get_loss
 from ..network import GRADIENT_METHODS, Network
+from . import fast_step as _fast_step
 from .callbacks import Callback, EarlyStopping, PrintEvery, ProgressBar, TrainContext
 from .history import History
 from .optimizers import FlatGradients, Optimizer, get_optimizer
@@ -574,19 +575,36 @@ def train(
 
     # ---- the step and its buffers
     step_loss = _FixedDenominator(loss_fn, batch_size) if seed_mode else loss_fn
-    backprop = _Backprop(network, loss_fn, batch_size if seed_mode else None)
-    grads = backprop.grads
     reorder = (seed_mode and P is not None) or (not seed_mode and shuffle)
-    Xb = np.empty_like(X) if reorder else X  # this epoch's rows, in order
-    Yb = np.empty_like(Y) if reorder else Y
-    wb = None if w is None else (np.empty_like(w) if reorder else w)
+    # The fast step (the seed's case: ReLU/identity hidden layers, identity output, MSE,
+    # plain SGD, no weights) when it applies; the general step for everything else.
+    # Both compute the same numbers up to rounding (tests/test_fast_step.py).
+    fast = None
+    if _fast_step.applies(network, loss_fn, opt, w, gradient):
+        # The data once with a column of ones, so that each product carries its bias:
+        # z_l = [W_l | b_l] [a_{l-1}; 1]  (see handgrad.training.fast_step).
+        X_aug = np.empty((n, X.shape[1] + 1), dtype)
+        X_aug[:, :-1] = X
+        X_aug[:, -1] = 1.0
+        Xb = np.empty_like(X_aug) if reorder else X_aug  # this epoch's rows, in order
+        Yb = np.empty_like(Y) if reorder else Y
+        wb = None
+        fast = _fast_step.FastSGD(network, Xb, Yb, batch_size, batch_size if seed_mode else None)
+        batches = range(0, n, batch_size)  # only their number is used below
+    else:
+        backprop = _Backprop(network, loss_fn, batch_size if seed_mode else None)
+        grads = backprop.grads
+        X_aug = X
+        Xb = np.empty_like(X) if reorder else X  # this epoch's rows, in order
+        Yb = np.empty_like(Y) if reorder else Y
+        wb = None if w is None else (np.empty_like(w) if reorder else w)
+        # The mini-batches as views, made once (Xb is refilled in place each epoch):
+        # x = X(i:batch_end, :)' is Xb[i:j].T, shape (n_0, N_b), contiguous, no copy.
+        batches = []
+        for i in range(0, n, batch_size):
+            j = min(i + batch_size, n)
+            batches.append((Xb[i:j].T, Yb[i:j].T, None if wb is None else wb[i:j], j - i))
     last_good = [p.copy() for p in params]
-    # The mini-batches as views, made once (Xb is refilled in place each epoch):
-    # x = X(i:batch_end, :)' is Xb[i:j].T, shape (n_0, N_b), contiguous, no copy.
-    batches = []
-    for i in range(0, n, batch_size):
-        j = min(i + batch_size, n)
-        batches.append((Xb[i:j].T, Yb[i:j].T, None if wb is None else wb[i:j], j - i))
     # The epoch's training loss: the batches' J weighted by their rows (or their weights).
     weight_sum = float(n) if w is None else float(w.sum())
     expanded = gradient == "expanded"
@@ -610,6 +628,33 @@ def train(
         exc.history = hist
         return exc
 
+    def general_epoch(epoch: int) -> tuple[float, float]:
+        """One pass of the general step; returns (Σ_b J_b N_b, Σ_b ‖g_b‖²)."""
+        loss_sum = 0.0
+        sq_norm_sum = 0.0
+        for b, (A0, Yc, wc, nb) in enumerate(batches, start=1):  # for i = 1:batch_size:size(X, 1)
+            # forward; delta; dW   (§1.3, or §1.2 written out)
+            if expanded:
+                gx = _expanded_gradients(network, A0, Yc, step_loss, wc)
+                J, g = gx.loss, list(gx)
+            else:
+                J = backprop(A0, Yc, wc)
+                g = grads
+            sq = _grad_sq_norm(g)
+            if not (math.isfinite(J) and math.isfinite(sq)):
+                bad = (
+                    f"the mini-batch loss is {J}" if not math.isfinite(J) else f"a gradient is non-finite (‖g‖² = {sq})"
+                )
+                raise diverged(epoch, b, bad)
+            # update: W3 = W3 - learning_rate * dW3; ...  (all from the gradients above)
+            opt.step(g)
+            loss_sum += J * (nb if wc is None else float(wc.sum()))
+            sq_norm_sum += sq
+        for p, name in zip(params, network.parameter_names()):
+            if not np.isfinite(p).all():
+                raise diverged(epoch, None, f"parameter {name} became non-finite")
+        return loss_sum, sq_norm_sum
+
     stop_reason = "completed"
     # NOTE: overflow/NaN warnings are silenced because every batch's loss and gradient
     # norm is checked instead: a non-finite value raises DivergenceError at once.
@@ -632,37 +677,24 @@ def train(
             if rows is not None:
                 # NOTE: mode="clip" (the indices are valid by construction): with the default
                 # mode="raise", np.take buffers its output, which doubles the copy.
-                np.take(X, rows, axis=0, out=Xb, mode="clip")
+                np.take(X_aug, rows, axis=0, out=Xb, mode="clip")
                 np.take(Y, rows, axis=0, out=Yb, mode="clip")
                 if w is not None:
                     np.take(w, rows, out=wb, mode="clip")
 
-            loss_sum = 0.0
-            sq_norm_sum = 0.0
-            for b, (A0, Yc, wc, nb) in enumerate(batches, start=1):  # for i = 1:batch_size:size(X, 1)
-                # forward; delta; dW   (§1.3, or §1.2 written out)
-                if expanded:
-                    gx = _expanded_gradients(network, A0, Yc, step_loss, wc)
-                    J, g = gx.loss, list(gx)
-                else:
-                    J = backprop(A0, Yc, wc)
-                    g = grads
-                sq = _grad_sq_norm(g)
-                if not (math.isfinite(J) and math.isfinite(sq)):
-                    bad = (
-                        f"the mini-batch loss is {J}"
-                        if not math.isfinite(J)
-                        else f"a gradient is non-finite (‖g‖² = {sq})"
-                    )
-                    raise diverged(epoch, b, bad)
-                # update: W3 = W3 - learning_rate * dW3; ...  (all from the gradients above)
-                opt.step(g)
-                loss_sum += J * (nb if wc is None else float(wc.sum()))
-                sq_norm_sum += sq
-
-            for p, name in zip(params, network.parameter_names()):
-                if not np.isfinite(p).all():
+            if fast is not None:
+                fast.load()  # the network's W_l, b_l (callbacks may have changed them) into the flat buffer
+                fast.set_lr(opt.lr)
+                loss_sum, sq_norm_sum, bad = fast.epoch()
+                opt.t += len(batches) if bad is None else bad - 1  # the SGD steps made
+                if bad is not None:
+                    raise diverged(epoch, bad, f"the mini-batch loss is {fast.bad_loss}")
+                fast.store()
+                if not np.isfinite(fast.theta).all():
+                    name = next(nm for p, nm in zip(params, network.parameter_names()) if not np.isfinite(p).all())
                     raise diverged(epoch, None, f"parameter {name} became non-finite")
+            else:
+                loss_sum, sq_norm_sum = general_epoch(epoch)
             if seed_mode and P is not None:
                 order = order[P[e]]  # the seed reshuffles the (already permuted) rows after each epoch
 

@@ -1,0 +1,147 @@
+"""The fast SGD step (handgrad.training.fast_step) against the general step of train().
+
+Both paths must give the same numbers up to rounding (folding the bias into the
+products reorders a few additions, ~1e-16 relative per step); the tests switch the
+fast path off with ``fast_step.ENABLED = False`` to get the reference.
+"""
+
+import numpy as np
+import pytest
+
+from handgrad import Network
+from handgrad.errors import DivergenceError
+from handgrad.losses import get_loss
+from handgrad.training import SGD, Adam, fast_step, train
+from handgrad.training.callbacks import Callback
+
+
+def _data(n=203, n_in=5, n_out=1, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, n_in))
+    Y = np.tanh(X @ rng.standard_normal((n_in, n_out))) + 0.1 * rng.standard_normal((n, n_out))
+    return X, Y
+
+
+def _run(monkeypatch, enabled, sizes, activation="relu", dtype=np.float64, **kw):
+    monkeypatch.setattr(fast_step, "ENABLED", enabled)
+    X, Y = _data(n_in=sizes[0], n_out=sizes[-1])
+    net = Network(sizes, activation=activation, random_state=1, dtype=dtype)
+    kw = {"optimizer": "sgd", "lr": 0.02, "epochs": 4, "batch_size": 16, "progress": False, **kw}
+    hist = train(net, X.astype(dtype), Y.astype(dtype), **kw)
+    return net, hist
+
+
+def _rel(a, b):
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+@pytest.mark.parametrize(
+    "sizes, activation, kw",
+    [
+        ([5, 16, 8, 1], "relu", {"shuffle": True, "random_state": 3}),  # 203 rows: a short last batch
+        ([5, 16, 8, 1], "relu", {"mode": "seed"}),  # the seed's fixed 2/batch_size on that batch
+        ([5, 12, 3], "identity", {"shuffle": False}),  # linear hidden layer, two outputs
+        ([5, 10, 9, 8, 2], "relu", {"batch_size": 7, "random_state": 0}),  # three hidden layers
+        ([5, 4, 1], "relu", {"lr_schedule": "cosine", "random_state": 0}),  # lr changes per epoch
+    ],
+)
+def test_fast_step_matches_general_step(monkeypatch, sizes, activation, kw):
+    net_g, hist_g = _run(monkeypatch, False, sizes, activation, **kw)
+    net_f, hist_f = _run(monkeypatch, True, sizes, activation, **kw)
+    for name, p_f, p_g in zip(net_f.parameter_names(), net_f.parameters(), net_g.parameters()):
+        assert _rel(p_f, p_g) < 1e-12, name
+    for e_f, e_g in zip(hist_f.epochs, hist_g.epochs):
+        assert e_f["train_loss"] == pytest.approx(e_g["train_loss"], rel=1e-12)
+        assert e_f["grad_norm"] == pytest.approx(e_g["grad_norm"], rel=1e-10)
+
+
+def test_fast_step_float32(monkeypatch):
+    net_g, _ = _run(monkeypatch, False, [5, 16, 8, 1], dtype=np.float32, random_state=0)
+    net_f, _ = _run(monkeypatch, True, [5, 16, 8, 1], dtype=np.float32, random_state=0)
+    assert net_f.dtype == np.float32
+    for p_f, p_g in zip(net_f.parameters(), net_g.parameters()):
+        assert _rel(p_f, p_g) < 1e-5
+
+
+def test_fast_step_is_chosen_only_where_it_applies():
+    net = Network([3, 4, 1], random_state=0)
+    mse = get_loss("mse")
+    sgd = SGD(net.parameters(), lr=0.1)
+    assert fast_step.applies(net, mse, sgd, None, "backprop")
+    assert not fast_step.applies(net, mse, sgd, np.ones(5), "backprop")
+    assert not fast_step.applies(net, mse, sgd, None, "expanded")
+    assert not fast_step.applies(net, get_loss("mae"), sgd, None, "backprop")
+    assert not fast_step.applies(net, mse, Adam(net.parameters()), None, "backprop")
+    assert not fast_step.applies(net, mse, SGD(net.parameters(), momentum=0.9), None, "backprop")
+    assert not fast_step.applies(net, mse, SGD(net.parameters(), weight_decay=1e-3), None, "backprop")
+    assert not fast_step.applies(Network([3, 4, 1], activation="tanh"), mse, sgd, None, "backprop")
+    assert not fast_step.applies(Network([3, 4, 1], output_activation="sigmoid"), mse, sgd, None, "backprop")
+
+
+def test_fast_step_repeat_is_bit_identical():
+    _, hist1 = _run(pytest.MonkeyPatch(), True, [5, 16, 8, 1], random_state=7)
+    net1, _ = _run(pytest.MonkeyPatch(), True, [5, 16, 8, 1], random_state=7)
+    net2, hist2 = _run(pytest.MonkeyPatch(), True, [5, 16, 8, 1], random_state=7)
+    for p1, p2 in zip(net1.parameters(), net2.parameters()):
+        assert np.array_equal(p1, p2)
+    assert [e["train_loss"] for e in hist1.epochs] == [e["train_loss"] for e in hist2.epochs]
+
+
+def test_fast_step_updates_the_networks_own_arrays_and_optimizer_count():
+    X, Y = _data()
+    net = Network([5, 16, 8, 1], random_state=1)
+    arrays = net.parameters()
+    before = [p.copy() for p in arrays]
+    opt = SGD(net.parameters(), lr=0.02)
+    train(net, X, Y, optimizer=opt, epochs=2, batch_size=16, progress=False, random_state=0)
+    assert all(a is b for a, b in zip(arrays, net.parameters()))  # the same objects, updated in place
+    assert all(not np.array_equal(a, b) for a, b in zip(arrays, before))
+    assert opt.t == 2 * 13  # 203 rows in batches of 16: 13 steps an epoch
+
+
+def test_fast_step_sees_changes_callbacks_make_between_epochs(monkeypatch):
+    class ZeroFirstBias(Callback):
+        def on_epoch_end(self, epoch, logs):
+            self.network.biases[0][:] = 0.0
+
+        def on_train_begin(self, context):
+            self.network = context.network
+
+    results = []
+    for enabled in (False, True):
+        monkeypatch.setattr(fast_step, "ENABLED", enabled)
+        X, Y = _data()
+        net = Network([5, 16, 8, 1], random_state=1)
+        train(net, X, Y, optimizer="sgd", lr=0.02, epochs=3, batch_size=16, progress=False, random_state=0,
+              callbacks=[ZeroFirstBias()])  # fmt: skip
+        results.append(net)
+    for p_f, p_g in zip(results[1].parameters(), results[0].parameters()):
+        np.testing.assert_allclose(p_f, p_g, rtol=1e-12, atol=1e-300)
+
+
+def test_fast_step_divergence_stops_at_once_and_keeps_last_good_weights(monkeypatch):
+    epochs_run = []
+
+    class Spy(fast_step.FastSGD):
+        def epoch(self, grad_norm=True):
+            out = super().epoch(grad_norm)
+            epochs_run.append(out[2])  # the 1-based bad batch, or None
+            return out
+
+    monkeypatch.setattr(fast_step, "FastSGD", Spy)
+    X, Y = _data()
+    Y = Y * 1e6
+    net = Network([5, 16, 8, 1], random_state=1)
+    # epoch 1 with a harmless rate, then a rate that overflows within the second epoch
+    train(net, X, Y, optimizer="sgd", lr=1e-14, epochs=1, batch_size=16, progress=False, shuffle=False)
+    good = [p.copy() for p in net.parameters()]
+    assert all(np.isfinite(p).all() for p in good)
+    with pytest.raises(DivergenceError, match="mini-batch") as info:
+        train(net, X, Y, optimizer="sgd", lr=10.0, epochs=3, batch_size=16, progress=False, shuffle=False)
+    for p, g in zip(net.parameters(), good):
+        assert np.array_equal(p, g)  # restored to the start of the diverging epoch
+    assert info.value.epoch == 1
+    assert info.value.history.stop_reason == "diverged"
+    assert len(info.value.history) == 0  # stopped inside the first epoch of that call
+    assert epochs_run[0] is None and epochs_run[1] is not None and len(epochs_run) == 2  # the fast path, at once
+    assert epochs_run[1] < 13  # 203 rows in batches of 16: before the end of the epoch
