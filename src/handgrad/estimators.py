@@ -69,7 +69,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_finite
+from ._validation import check_sample_weight
 from .errors import ConfigError, DataError, DivergenceError, HandgradError, ModelFileError, ShapeError
 from .init import as_generator
 from .network import Network
@@ -146,6 +146,11 @@ class _BaseMLP:
     def _get_param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)
         return sorted(p.name for p in sig.parameters.values() if p.name != "self")
+
+    def _set_hyperparameters(self, arguments: dict[str, Any]) -> None:
+        """Store ``__init__``'s arguments (its ``locals()``) unchanged, as scikit-learn requires."""
+        for name in self._get_param_names():
+            setattr(self, name, arguments[name])
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The hyper-parameters, as given to ``__init__`` (scikit-learn protocol)."""
@@ -293,24 +298,6 @@ class _BaseMLP:
             if not unexpected and not missing:
                 msg += "Feature names must be in the same order as they were in fit.\n"
             raise DataError(msg)
-
-    def _validate_sample_weight(self, sample_weight, n_samples: int) -> np.ndarray | None:
-        if sample_weight is None:
-            return None
-        w = np.asarray(sample_weight)
-        if np.iscomplexobj(w):
-            raise DataError("Complex data not supported: sample_weight has a complex dtype")
-        w = w.astype(np.float64)
-        if w.ndim == 0:
-            w = np.full(n_samples, float(w))
-        if w.shape != (n_samples,):
-            raise ShapeError(f"sample_weight.shape == {w.shape}, expected ({n_samples},)!")
-        check_finite(w, "sample_weight")
-        if (w < 0).any():
-            raise DataError(f"sample_weight must be >= 0, got {w[w < 0][0]!r}")
-        if not w.sum() > 0:
-            raise DataError("sample_weight sums to zero; at least one sample must have a positive weight")
-        return w
 
     def _check_hyperparameters(self) -> None:
         """Validate the hyper-parameters (in ``fit``, never in ``__init__``/``set_params``)."""
@@ -466,7 +453,7 @@ class _BaseMLP:
         if y is None:
             raise DataError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         Y, stratify = self._encode_y(y, X.shape[0], cold=cold, classes=classes, incremental=incremental)
-        w = self._validate_sample_weight(sample_weight, X.shape[0])
+        w = check_sample_weight(sample_weight, X.shape[0], np.float64)
         if cold:
             self._initialise(X, Y, w)
         else:
@@ -798,29 +785,7 @@ class MLPRegressor(_BaseMLP):
         verbose=0,
         dtype="float64",
     ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.loss = loss
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.init = init
-        self.n_init = n_init
-        self.weight_decay = weight_decay
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.min_delta = min_delta
-        self.restore_best = restore_best
-        self.lr_schedule = lr_schedule
-        self.shuffle = shuffle
-        self.scale_inputs = scale_inputs
-        self.scale_target = scale_target
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.dtype = dtype
+        self._set_hyperparameters(locals())
 
     def __sklearn_tags__(self):
         from sklearn.utils import RegressorTags
@@ -830,9 +795,6 @@ class MLPRegressor(_BaseMLP):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
-
-    def _more_tags(self) -> dict:
-        return super()._more_tags()
 
     def _loss_spec(self):
         if self.loss not in ("mse", "mae", "huber") and not hasattr(self.loss, "gradient"):
@@ -897,7 +859,7 @@ class MLPRegressor(_BaseMLP):
         P = pred.reshape(len(pred), -1)
         if Y.shape != P.shape:
             raise ShapeError(f"y has shape {y.shape}, predictions have shape {pred.shape}")
-        return _r2(Y, P, self._validate_sample_weight(sample_weight, Y.shape[0]))
+        return _r2(Y, P, check_sample_weight(sample_weight, Y.shape[0], np.float64))
 
     def _extra_to_arrays_and_metadata(self, arrays, meta):
         arrays["y_mean"] = np.asarray(self.y_mean_)
@@ -965,28 +927,7 @@ class MLPClassifier(_BaseMLP):
         verbose=0,
         dtype="float64",
     ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.loss = loss
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.init = init
-        self.n_init = n_init
-        self.weight_decay = weight_decay
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.min_delta = min_delta
-        self.restore_best = restore_best
-        self.lr_schedule = lr_schedule
-        self.shuffle = shuffle
-        self.scale_inputs = scale_inputs
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.dtype = dtype
+        self._set_hyperparameters(locals())
 
     def __sklearn_tags__(self):
         from sklearn.utils import ClassifierTags
@@ -1124,7 +1065,7 @@ class MLPClassifier(_BaseMLP):
         if y.shape != pred.shape:
             raise ShapeError(f"y has shape {y.shape}, predictions have shape {pred.shape}")
         right = (pred == y) if pred.ndim == 1 else np.all(pred == y, axis=1)
-        w = self._validate_sample_weight(sample_weight, right.shape[0])
+        w = check_sample_weight(sample_weight, right.shape[0], np.float64)
         return float(np.average(right, weights=w))
 
     def _extra_to_arrays_and_metadata(self, arrays, meta):

@@ -58,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_finite
+from ._validation import as_float_array, check_finite
 from .activations import ACTIVATIONS, get_activation
 from .errors import ConfigError, HandgradError, NonFiniteError, ShapeError
 
@@ -208,11 +208,14 @@ def _save_figure(fig, path: Path, fmt: str, *, overwrite: bool) -> Path:
 
 
 # ---------------------------------------------------------------- input checks
-def _as_array(a, name: str, dtype=np.float64) -> np.ndarray:
-    try:
-        return np.asarray(a, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise ShapeError(f"{name} could not be read as a numeric array: {exc}") from None
+def _as_array(a, name: str) -> np.ndarray:
+    """``a`` as a float64 array (ShapeError on text or complex numbers)."""
+    return as_float_array(a, name, np.float64)
+
+
+def _squeeze_column(a: np.ndarray) -> np.ndarray:
+    """``a`` of shape (n, 1) as (n,); any other shape unchanged (the caller checks it)."""
+    return a[:, 0] if a.ndim == 2 and a.shape[1] == 1 else a
 
 
 def _as_column_set(a, name: str) -> np.ndarray:
@@ -230,9 +233,7 @@ def _as_column_set(a, name: str) -> np.ndarray:
 
 def _as_1d(a, name: str, *, what: str = "one value per sample") -> np.ndarray:
     """``a`` of shape (n,) or (n, 1) as (n,); anything wider is a ShapeError."""
-    a = _as_array(a, name)
-    if a.ndim == 2 and a.shape[1] == 1:
-        a = a[:, 0]
+    a = _squeeze_column(_as_array(a, name))
     if a.ndim != 1:
         raise ShapeError(f"{name} must have shape (n,) or (n, 1) ({what}), got {a.shape}")
     if a.shape[0] == 0:
@@ -256,9 +257,7 @@ def _as_predict(predict) -> Callable:
 
 def _predict_1d(predict: Callable, x_grid: np.ndarray) -> np.ndarray:
     """ŷ on ``x_grid`` (m,) as (m,): calls ``predict`` on the column ``(m, 1)``."""
-    out = _as_array(predict(x_grid[:, None]), "the prediction on the x grid")
-    if out.ndim == 2 and out.shape[1] == 1:
-        out = out[:, 0]
+    out = _squeeze_column(_as_array(predict(x_grid[:, None]), "the prediction on the x grid"))
     if out.shape != x_grid.shape:
         raise ShapeError(
             f"predict returned shape {out.shape} for {x_grid.shape[0]} grid points of shape ({x_grid.shape[0]}, 1); "
@@ -268,11 +267,15 @@ def _predict_1d(predict: Callable, x_grid: np.ndarray) -> np.ndarray:
     return out
 
 
+def _padded_range(lo: float, hi: float) -> tuple[float, float]:
+    """``[lo, hi]`` 5 % wider on each side (±1 around a single value)."""
+    pad = 0.05 * (hi - lo) if hi > lo else 1.0
+    return lo - pad, hi + pad
+
+
 def _default_grid(x: np.ndarray, n: int = DEFAULT_GRID_POINTS) -> np.ndarray:
     """``n`` evenly spaced points over the data's range, 5 % wider on each side."""
-    lo, hi = float(x.min()), float(x.max())
-    pad = 0.05 * (hi - lo) if hi > lo else 1.0
-    return np.linspace(lo - pad, hi + pad, n)
+    return np.linspace(*_padded_range(float(x.min()), float(x.max())), n)
 
 
 def _check_grid(x_grid, name: str = "x_grid") -> np.ndarray:
@@ -295,6 +298,12 @@ def _scatter_subset(n: int) -> np.ndarray | slice:
     if n <= MAX_SCATTER_POINTS:
         return slice(None)
     return np.sort(np.random.default_rng(0).choice(n, MAX_SCATTER_POINTS, replace=False))
+
+
+def _scatter_data_1d(ax, x: np.ndarray, y: np.ndarray, label: str) -> None:
+    """The data points ``(x, y)``, each (n_samples,), grey, at most MAX_SCATTER_POINTS of them."""
+    subset = _scatter_subset(x.shape[0])
+    ax.scatter(x[subset], y[subset], color="0.35", edgecolors="none", label=label, **_point_style(x.shape[0]))
 
 
 def _point_style(n: int) -> dict:
@@ -559,10 +568,7 @@ def plot_predicted_vs_actual(
     for j, ax in enumerate(axes):
         r2, mse = _r2_mse(yt[:, j], yp[:, j])
         ax.scatter(yt[subset, j], yp[subset, j], color="C0", edgecolors="none", **style)
-        lo = float(min(yt[:, j].min(), yp[:, j].min()))
-        hi = float(max(yt[:, j].max(), yp[:, j].max()))
-        pad = 0.05 * (hi - lo) if hi > lo else 1.0
-        lim = (lo - pad, hi + pad)
+        lim = _padded_range(float(min(yt[:, j].min(), yp[:, j].min())), float(max(yt[:, j].max(), yp[:, j].max())))
         ax.axline((lim[0], lim[0]), slope=1, ls="--", color="k", lw=1, label="ŷ = y")
         ax.update_datalim([lim, lim[::-1]])  # the same range on both axes
         # NOTE: adjustable="datalim", not "box": a shrunken box loses its title under constrained layout
@@ -633,15 +639,7 @@ def plot_fit_1d(
 
     fig = _new_figure(figsize, dpi)
     ax = fig.add_subplot()
-    subset = _scatter_subset(x.shape[0])
-    ax.scatter(
-        x[subset],
-        y[subset],
-        color="0.35",
-        edgecolors="none",
-        label=f"data ({x.shape[0]:,} points)",
-        **_point_style(x.shape[0]),
-    )
+    _scatter_data_1d(ax, x, y, f"data ({x.shape[0]:,} points)")
     ax.plot(grid, y_grid, color="C3", lw=2, label="network ŷ(x)")
     ax.set_xlabel("x")
     ax.set_ylabel("y")
@@ -760,9 +758,7 @@ def _snapshot_curves(snapshots, x_grid) -> tuple[np.ndarray, list[tuple[float, n
         if callable(pred):
             curve = _predict_1d(pred, grid)
         else:
-            curve = _as_array(pred, f"snapshots[{i}] prediction")
-            if curve.ndim == 2 and curve.shape[1] == 1:
-                curve = curve[:, 0]
+            curve = _squeeze_column(_as_array(pred, f"snapshots[{i}] prediction"))
             if curve.shape != grid.shape:
                 raise ShapeError(
                     f"snapshots[{i}] (epoch {epoch:g}) has a prediction of shape {curve.shape} "
@@ -859,8 +855,7 @@ def animate_fit_1d(
 
     fig = _new_figure(figsize, dpi)
     ax = fig.add_subplot()
-    subset = _scatter_subset(x.shape[0])
-    ax.scatter(x[subset], y[subset], color="0.35", edgecolors="none", label="data", **_point_style(x.shape[0]))
+    _scatter_data_1d(ax, x, y, "data")
     (line,) = ax.plot(grid, curves[0][1], color="C3", lw=2, label="network ŷ(x)")
     ax.set_xlim(float(grid.min()), float(grid.max()))
     ax.set_ylim(y_lo - pad, y_hi + pad)
@@ -889,9 +884,7 @@ def animate_fit_1d(
 # ---------------------------------------------------------------- decision boundary
 def _class_indices(y) -> tuple[np.ndarray, np.ndarray]:
     """``(classes, index of each sample's class)`` from labels (n,) / (n, 1) or one-hot (n, k)."""
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
+    y = _squeeze_column(np.asarray(y))
     if y.ndim == 2:  # one-hot (or per-class scores): the class is the column
         if y.dtype.kind not in "biuf":
             raise ShapeError(f"y of shape {y.shape} must be numeric to be read as one-hot")
@@ -992,8 +985,7 @@ def plot_decision_boundary(
             f"predict returned shape {out.shape} for {m} grid points of shape ({m}, 2); "
             f"expected ({m},) labels or probabilities, or ({m}, n_classes) scores"
         )
-    if out.ndim == 2 and out.shape[1] == 1:
-        out = out[:, 0]
+    out = _squeeze_column(out)
     if out.dtype.kind in "f":
         check_finite(out, "the prediction on the grid")
 

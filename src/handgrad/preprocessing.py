@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_finite
+from ._validation import as_float_array, check_finite
 from .errors import ConfigError, DataError, HandgradError, ShapeError
 
 __all__ = [
@@ -172,10 +172,7 @@ class StandardScaler:
 
 
 def _as_2d_float(X, name: str) -> np.ndarray:
-    try:
-        X = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ShapeError(f"{name} could not be read as a numeric array: {exc}") from None
+    X = as_float_array(X, name, np.float64)
     if X.ndim != 2:
         raise ShapeError(f"{name} must be 2-D of shape (n_samples, n_features), got shape {X.shape}")
     if X.shape[0] == 0:

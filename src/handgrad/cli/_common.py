@@ -35,6 +35,8 @@ from ..network import Network
 #: Written in a model's metadata so that ``predict`` knows how to read it.
 CLI_MODEL_FORMAT = 1
 CLASSIFICATION = ("binary", "multiclass")
+#: What ``--missing`` accepts (train, predict, evaluate): see :func:`handgrad.data.load_csv`.
+MISSING_CHOICES = ("error", "drop", "mean", "most_frequent")
 
 
 def usage_error(message: str) -> HandgradError:

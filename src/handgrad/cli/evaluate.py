@@ -10,7 +10,15 @@ import argparse
 import json
 
 from ..data import load_csv
-from ._common import CLASSIFICATION, TabularModel, format_confusion, model_metrics, reading
+from ._common import (
+    CLASSIFICATION,
+    MISSING_CHOICES,
+    TabularModel,
+    format_confusion,
+    model_metrics,
+    reading,
+    usage_error,
+)
 
 EXAMPLES = """examples:
   handgrad evaluate model.npz test.csv
@@ -33,16 +41,16 @@ def register(subparsers) -> None:
     p.add_argument("csv", metavar="CSV", help="labelled rows (the model's columns and its target)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.add_argument("--delimiter", default=",", help="field separator (default ',')")
-    p.add_argument("--missing", choices=("error", "drop", "mean", "most_frequent"), help="override the model's policy")
+    p.add_argument("--missing", choices=MISSING_CHOICES, help="override the model's policy")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     model = TabularModel.load(args.model)
     if model.schema.target is None:
-        from . import UsageError
-
-        raise UsageError(f"{args.model}: the model does not name its target column, so it cannot be evaluated on a CSV")
+        raise usage_error(
+            f"{args.model}: the model does not name its target column, so it cannot be evaluated on a CSV"
+        )
     with reading(args.csv):
         ds = load_csv(
             args.csv, schema=model.schema, missing=args.missing, delimiter=args.delimiter, require_target=True

@@ -10,6 +10,7 @@ from ..activations import ACTIVATIONS
 from ..gradcheck import gradcheck
 from ..losses import LOSSES
 from ..network import GRADIENT_METHODS, Network
+from ._common import usage_error
 
 EXAMPLES = """examples:
   handgrad gradcheck                                   the seed's 37-128-64-1 ReLU network, MSE
@@ -52,10 +53,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import UsageError
-
     if args.inputs < 1 or args.outputs < 1 or any(h < 1 for h in args.hidden) or args.batch < 1:
-        raise UsageError("--inputs, --hidden, --outputs and --batch must be positive integers")
+        raise usage_error("--inputs, --hidden, --outputs and --batch must be positive integers")
     activation = args.activation[0] if len(args.activation) == 1 else args.activation
     net = Network(
         [args.inputs, *args.hidden, args.outputs],

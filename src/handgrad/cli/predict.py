@@ -14,7 +14,17 @@ import sys
 from pathlib import Path
 
 from ..data import load_csv
-from ._common import CLASSIFICATION, TabularModel, check_new_file, csv_text, fmt_number, reading, write_text_atomically
+from ._common import (
+    CLASSIFICATION,
+    MISSING_CHOICES,
+    TabularModel,
+    check_new_file,
+    csv_text,
+    fmt_number,
+    reading,
+    usage_error,
+    write_text_atomically,
+)
 
 EXAMPLES = """examples:
   handgrad predict model.npz new.csv -o predictions.csv
@@ -48,7 +58,7 @@ def register(subparsers) -> None:
     p.add_argument("--delimiter", default=",", help="field separator of CSV (default ',')")
     p.add_argument(
         "--missing",
-        choices=("error", "drop", "mean", "most_frequent"),
+        choices=MISSING_CHOICES,
         help="rows with missing values: the model's policy by default; 'drop' leaves them out",
     )
     p.set_defaults(func=run)
@@ -67,9 +77,7 @@ def run(args: argparse.Namespace) -> int:
         check_new_file(args.output, force=args.force, what="output", flag="-o")
     model = TabularModel.load(args.model)
     if args.proba and model.task not in CLASSIFICATION:
-        from . import UsageError
-
-        raise UsageError(f"--proba is for classifiers; {args.model} is a {model.task} model")
+        raise usage_error(f"--proba is for classifiers; {args.model} is a {model.task} model")
     with reading(args.csv):
         ds = load_csv(args.csv, schema=model.schema, missing=args.missing, delimiter=args.delimiter)
     column = f"{model.schema.target}_predicted" if model.schema.target else "predicted"

@@ -39,6 +39,7 @@ from ..preprocessing import StandardScaler
 from ..training import Callback, PrintEvery, TrainState, get_optimizer, train
 from ._common import (
     CLASSIFICATION,
+    MISSING_CHOICES,
     RunFolder,
     TabularModel,
     check_new_file,
@@ -55,7 +56,6 @@ DEFAULT_DATASET = "sine"
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
 TASK_CHOICES = ("regression", "classification", "binary", "multiclass")
-MISSING_CHOICES = ("error", "drop", "mean", "most_frequent")
 #: Hidden activations for which He initialisation is right; others get Glorot.
 RELU_LIKE = {"relu", "leaky_relu", "elu", "gelu", "softplus"}
 #: Options that belong to one invocation, not to the run: allowed beside --resume.
@@ -357,15 +357,20 @@ def _load_train_csv(args) -> Dataset:
 
 
 # ============================================================ files of the seed's experiment
-def _read_init_weights(path, sizes: list[int], dtype) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """``W1, b1, ...`` from an .npz (no pickle), checked against the architecture ``sizes``."""
-    arch = "-".join(str(n) for n in sizes)
+def _np_load(path, kind: str):
+    """``np.load(path)`` without pickle; a file that is not a NumPy file is a DataError naming ``kind``."""
     try:
-        npz = np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)):
             raise
-        raise DataError(f"{path}: not a readable .npz file: {exc}") from None
+        raise DataError(f"{path}: not a readable {kind} file: {exc}") from None
+
+
+def _read_init_weights(path, sizes: list[int], dtype) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``W1, b1, ...`` from an .npz (no pickle), checked against the architecture ``sizes``."""
+    arch = "-".join(str(n) for n in sizes)
+    npz = _np_load(path, ".npz")
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise DataError(f"{path}: an .npy array, expected an .npz archive holding W1, b1, W2, b2, ...")
     with npz:
@@ -405,12 +410,7 @@ def _read_init_weights(path, sizes: list[int], dtype) -> tuple[list[np.ndarray],
 
 def _read_permutations(path, epochs: int, n_rows: int) -> np.ndarray:
     """The seed's per-epoch permutations: an .npy of shape (epochs, n_rows), 0-based, each row a permutation."""
-    try:
-        P = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)):
-            raise
-        raise DataError(f"{path}: not a readable .npy file: {exc}") from None
+    P = _np_load(path, ".npy")
     if not isinstance(P, np.ndarray):
         P.close()
         raise DataError(f"{path}: an .npz archive; expected one .npy array of shape (epochs, n_rows)")

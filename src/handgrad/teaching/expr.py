@@ -57,6 +57,10 @@ class _Ctx:
     #: inside Σ_i over samples, written per sample: Ŷ → ŷ_i, Y → y_i
     per_sample: bool = False
 
+    def plain(self) -> _Ctx:
+        """This context without ``minimal``: for an operand not directly inside a product's right brackets."""
+        return _Ctx(self.latex, per_sample=self.per_sample)
+
 
 class Expr:
     """A node of a matrix expression. Subclasses are frozen dataclasses (compared by structure)."""
@@ -153,7 +157,7 @@ class Apply(Expr):
     arg: Expr
 
     def _render(self, ctx):
-        inner = self.arg._render(_Ctx(ctx.latex, per_sample=ctx.per_sample))
+        inner = self.arg._render(ctx.plain())
         name = self.f.latex_name if ctx.latex else self.f.text_name
         extra = self.f.latex_args if ctx.latex else self.f.text_args
         return f"{name}({inner}{extra})"
@@ -176,7 +180,7 @@ class Transpose(Expr):
     arg: Expr
 
     def _render(self, ctx):
-        inner = self.arg._render(_Ctx(ctx.latex, per_sample=ctx.per_sample))
+        inner = self.arg._render(ctx.plain())
         if self.arg.prec < _ATOM:
             inner = _wrap(inner)
         return inner + ("^T" if ctx.latex else "ᵀ")
@@ -212,8 +216,8 @@ class Add(Expr):
     prec = _SUM
 
     def _render(self, ctx):
-        left = self.a._render(_Ctx(ctx.latex, per_sample=ctx.per_sample))
-        right = self.b._render(_Ctx(ctx.latex, per_sample=ctx.per_sample))
+        left = self.a._render(ctx.plain())
+        right = self.b._render(ctx.plain())
         if self.b.prec <= _SUM:
             right = _wrap(right)
         op = ("-" if ctx.latex else "−") if self.minus else "+"
@@ -247,10 +251,8 @@ class MatMul(Expr):
     prec = _PRODUCT
 
     def _render(self, ctx):
-        base = _Ctx(ctx.latex, per_sample=ctx.per_sample)
-        left = self.a._render(_Ctx(ctx.latex, ctx.minimal, ctx.per_sample))
-        if self.a.prec < _PRODUCT:
-            left = _wrap(self.a._render(base))
+        base = ctx.plain()
+        left = _wrap(self.a._render(base)) if self.a.prec < _PRODUCT else self.a._render(ctx)
         if self.b.prec <= _PRODUCT:
             # bracketed right operand: inside it, the seed writes no extra brackets
             right = _wrap(self.b._render(_Ctx(ctx.latex, minimal=True, per_sample=ctx.per_sample)))
@@ -280,10 +282,11 @@ class Hadamard(Expr):
     prec = _PRODUCT
 
     def _render(self, ctx):
-        base = _Ctx(ctx.latex, per_sample=ctx.per_sample)
-        left = self.a._render(_Ctx(ctx.latex, ctx.minimal, ctx.per_sample))
+        base = ctx.plain()
         if self.a.prec < _PRODUCT or (isinstance(self.a, MatMul) and not ctx.minimal):
             left = _wrap(self.a._render(base))
+        else:
+            left = self.a._render(ctx)
         right = self.b._render(base)
         if self.b.prec <= _PRODUCT:
             right = _wrap(right)
@@ -317,7 +320,7 @@ class Scale(Expr):
             c = rf"\frac{{{k.numerator}}}{{{k.denominator if k.denominator != 1 else ''}N}}"
         else:
             c = f"{k.numerator}/{k.denominator if k.denominator != 1 else ''}N"
-        inner = self.arg._render(_Ctx(ctx.latex, ctx.minimal, ctx.per_sample))
+        inner = self.arg._render(ctx)
         if self.arg.prec < _PRODUCT:
             inner = _wrap(inner)
         return f"{c} {inner}"
@@ -374,33 +377,37 @@ class Env:
     definitions : dict str -> Expr
     """
 
+    _what = "value"
+
     def __init__(self, values: dict[str, np.ndarray], definitions: dict[str, Expr] | None = None):
         self.values = dict(values)
         self.definitions = dict(definitions or {})
-        self.N = self.values["X"].shape[0]
+        self.N = self._n_samples()
+
+    def _n_samples(self):
+        return self.values["X"].shape[0]
+
+    def _compute(self, definition: Expr):
+        return definition.evaluate(self)
 
     def lookup(self, sym: Sym) -> np.ndarray:
         if sym.key not in self.values:
             if sym.key not in self.definitions:
-                raise KeyError(f"no value or definition for {sym.text()}")
-            self.values[sym.key] = self.definitions[sym.key].evaluate(self)
+                raise KeyError(f"no {self._what} or definition for {sym.text()}")
+            self.values[sym.key] = self._compute(self.definitions[sym.key])
         return self.values[sym.key]
 
 
 class ShapeEnv(Env):
     """Shapes instead of values: ``{"X": ("N", 37), "W1": (128, 37), "b1": (128,), ...}``."""
 
-    def __init__(self, shapes: dict[str, tuple], definitions: dict[str, Expr] | None = None):
-        self.values = dict(shapes)
-        self.definitions = dict(definitions or {})
-        self.N = "N"
+    _what = "shape"
 
-    def lookup(self, sym: Sym) -> tuple:
-        if sym.key not in self.values:
-            if sym.key not in self.definitions:
-                raise KeyError(f"no shape or definition for {sym.text()}")
-            self.values[sym.key] = self.definitions[sym.key].shape(self)
-        return self.values[sym.key]
+    def _n_samples(self):
+        return "N"
+
+    def _compute(self, definition: Expr):
+        return definition.shape(self)
 
 
 # ----------------------------------------------------------------- cost

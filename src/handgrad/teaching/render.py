@@ -11,6 +11,7 @@ their own, inline math in ``$…$``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -66,17 +67,19 @@ class Table:
 Block = Heading | Para | Equation | Table
 
 
+def _join(
+    segments: list[Segment],
+    math: Callable[[Math], str],
+    code: Callable[[Code], str],
+    prose: Callable[[str], str] = str,
+) -> str:
+    """Prose segments in one output format: each segment rendered by the function for its kind."""
+    return "".join(math(s) if isinstance(s, Math) else code(s) if isinstance(s, Code) else prose(s) for s in segments)
+
+
 # ------------------------------------------------------------------ Markdown
 def _md_segments(segments: list[Segment]) -> str:
-    out = []
-    for s in segments:
-        if isinstance(s, Math):
-            out.append(f"${s.latex}$")
-        elif isinstance(s, Code):
-            out.append(f"`{s.text}`")
-        else:
-            out.append(s)
-    return "".join(out)
+    return _join(segments, math=lambda m: f"${m.latex}$", code=lambda c: f"`{c.text}`")
 
 
 def to_markdown(blocks: list[Block], heading_level: int = 1) -> str:
@@ -124,15 +127,12 @@ def latex_escape(s: str) -> str:
 
 
 def _tex_segments(segments: list[Segment]) -> str:
-    out = []
-    for s in segments:
-        if isinstance(s, Math):
-            out.append(f"${s.latex}$")
-        elif isinstance(s, Code):
-            out.append(r"\texttt{" + latex_escape(s.text) + "}")
-        else:
-            out.append(latex_escape(s))
-    return "".join(out)
+    return _join(
+        segments,
+        math=lambda m: f"${m.latex}$",
+        code=lambda c: r"\texttt{" + latex_escape(c.text) + "}",
+        prose=latex_escape,
+    )
 
 
 #: Formulas longer than this (in LaTeX source characters) are scaled to the line width.
@@ -177,7 +177,7 @@ def to_latex(blocks: list[Block], document: bool = True) -> str:
 
 # ------------------------------------------------------------------ text
 def _txt_segments(segments: list[Segment]) -> str:
-    return "".join(s.text if isinstance(s, (Math, Code)) else s for s in segments)
+    return _join(segments, math=lambda m: m.text, code=lambda c: c.text)
 
 
 def to_text(blocks: list[Block]) -> str:
