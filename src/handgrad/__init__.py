@@ -25,6 +25,9 @@ from .errors import (
     HandgradError,
     ModelFileError,
     NonFiniteError,
+    NonNumericError,
+    NotFittedError,
+    PlotDependencyError,
     ShapeError,
 )
 from .estimators import MLPClassifier, MLPRegressor, load
@@ -57,6 +60,9 @@ __all__ = [
     "ModelFileError",
     "Network",
     "NonFiniteError",
+    "NonNumericError",
+    "NotFittedError",
+    "PlotDependencyError",
     "ShapeError",
     "TrainState",
     "__version__",

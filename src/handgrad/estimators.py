@@ -70,7 +70,15 @@ from typing import Any
 import numpy as np
 
 from ._validation import check_sample_weight
-from .errors import ConfigError, DataError, DivergenceError, HandgradError, ModelFileError, ShapeError
+from .errors import (  # NotFittedError, NonNumericError: defined in errors, importable from here too
+    ConfigError,
+    DataError,
+    DivergenceError,
+    ModelFileError,
+    NonNumericError,
+    NotFittedError,
+    ShapeError,
+)
 from .init import as_generator
 from .network import Network
 from .preprocessing import (
@@ -88,20 +96,6 @@ ESTIMATOR_FORMAT = 1
 
 #: Hidden activations for which He initialisation is right; the others get Glorot (see ``init="auto"``).
 _RELU_LIKE = {"relu", "leaky_relu", "elu", "gelu", "softplus"}
-
-
-class NotFittedError(HandgradError, AttributeError):
-    """``predict``/``score``/... called before ``fit``.
-
-    A ``ValueError`` (as every handgrad user error) and an ``AttributeError``
-    (as scikit-learn's ``NotFittedError``), so either ``except`` catches it.
-    When scikit-learn is loaded the error raised is also an instance of
-    ``sklearn.exceptions.NotFittedError`` (see :func:`_not_fitted_error`).
-    """
-
-
-class NonNumericError(DataError, TypeError):
-    """``X`` holds values that are not numbers (a ``TypeError`` too, as NumPy's own)."""
 
 
 _NOT_FITTED_CACHE: dict[type, type] = {}

@@ -60,7 +60,13 @@ import numpy as np
 
 from ._validation import as_float_array, check_finite
 from .activations import ACTIVATIONS, get_activation
-from .errors import ConfigError, HandgradError, NonFiniteError, ShapeError
+from .errors import (
+    ConfigError,
+    HandgradError,
+    NonFiniteError,
+    PlotDependencyError,
+    ShapeError,
+)  # PlotDependencyError: re-exported
 
 __all__ = [
     "PLOT_INSTALL_HINT",
@@ -90,15 +96,6 @@ DEFAULT_GRID_POINTS = 400
 # Key spellings accepted in a history (the training loop writes the first of each).
 _TRAIN_KEYS = ("train_loss", "loss")
 _VAL_KEYS = ("val_loss", "valid_loss", "validation_loss")
-
-
-class PlotDependencyError(HandgradError, ImportError):
-    """matplotlib (the ``plot`` extra) is not installed.
-
-    An ``ImportError`` (for ``except ImportError``) and a
-    :class:`~handgrad.errors.HandgradError` (so the command line reports it in one
-    line with exit code 2 instead of a traceback).
-    """
 
 
 # ---------------------------------------------------------------- matplotlib
