@@ -20,8 +20,9 @@ several outputs.
 
 Losses "on logits" (binary and softmax cross-entropy) take the network's raw
 output ``z_L`` and fold the sigmoid / softmax into the loss, which is both
-stable (log-sum-exp) and simpler: ``dJ/dz_L = (p − y)/N``. Their ``output``
-method maps logits to probabilities.
+stable (log-sum-exp) and simpler: ``dJ/dz_L = (p − y)/N`` (for the softmax,
+when each target column sums to 1; see :class:`SoftmaxCrossEntropy`). Their
+``output`` method maps logits to probabilities.
 """
 
 from __future__ import annotations
@@ -229,12 +230,13 @@ class SoftmaxCrossEntropy(Loss):
     """Softmax cross-entropy on logits z (classes along axis 0):
 
     ``ℓ = −Σ_k y_k log p_k``, ``p = softmax(z)``, with ``log p = z − logsumexp(z)``;
-    ``dJ/dz = 1/N (p − y)`` (the softmax Jacobian and the log cancel, see
-    ``docs/derivation.md``). ``y`` is one-hot (or any distribution over classes).
+    ``dJ/dz = 1/N (p Σ_k y_k − y)`` per column, which is ``1/N (p − y)`` for a
+    one-hot (or any probability) target ``y`` (the softmax Jacobian and the log
+    cancel, see ``docs/derivation.md``).
 
-    NOTE: in general ``dℓ/dz = p Σ_k y_k − y``; it is ``p − y`` only when the
-    target sums to 1. The gradient keeps the general form, so that it stays the
-    derivative of the value for any non-negative target.
+    NOTE: the gradient keeps the general form ``p Σ_k y_k − y`` rather than
+    ``p − y``, so that it stays the derivative of the value for any
+    non-negative target, also one whose columns do not sum to 1.
     """
 
     name = "softmax_crossentropy"
@@ -243,7 +245,8 @@ class SoftmaxCrossEntropy(Loss):
         r"J = -\frac{1}{N} \sum_{i=1}^{N} \sum_k y_{ik} \log p_{ik},\;"
         r"p_i = \operatorname{softmax}(z_{L,i})"
     )
-    latex_gradient = r"\frac{1}{N} (P - Y)"
+    # P diag(1ᵀY) scales column i of P by Σ_k y_ik: P − Y when every column of Y sums to 1.
+    latex_gradient = r"\frac{1}{N} \left(P \operatorname{diag}(\mathbf{1}^T Y) - Y\right)"
 
     def _per_sample(self, Z, Y):
         """ℓ = −y log softmax(z)"""

@@ -6,7 +6,8 @@ For a network ``[n_0, n_1, ..., n_L]`` with per-layer activations and a loss,
 1. the model as one nested formula (§1.1, ``Ŷ = W_3 σ(W_2 σ(W_1 Xᵀ + b_1) + b_2) + b_3``)
    and as the forward recurrence ``z_l``, ``a_l``, with the shape of every quantity;
 2. the loss ``J`` and ``dJ/dŶ`` (for the cross-entropies on logits, ``dJ/dz_L = (P − Y)/N``
-   with the sigmoid / softmax Jacobian cancelling, derived step by step);
+   with the sigmoid / softmax Jacobian cancelling, derived step by step; for the
+   softmax this assumes one-hot targets, see :class:`handgrad.losses.SoftmaxCrossEntropy`);
 3. the **expanded** gradient of every ``W_l`` and ``b_l``, written out whole (§1.2);
 4. **backpropagation** (§1.3): the deltas ``δ_l = dJ/dz_l``, and which expanded
    sub-expression each one replaces;
@@ -204,6 +205,9 @@ def _loss_form(loss: Loss, n_outputs: int) -> LossForm:
                     Math(r"\sum_k y_k = 1", "Σₖ yₖ = 1"),
                     " (one-hot targets): the Jacobian cancels the log's ",
                     Math(r"1/p_k", "1/pₖ"),
+                    " (the library keeps the general ",
+                    Math(r"p_j \sum_k y_k - y_j", "pⱼ Σₖ yₖ − yⱼ"),
+                    ", the same for such targets)",
                 ],
             ),
         ]
