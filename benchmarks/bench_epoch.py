@@ -10,7 +10,9 @@ What one "epoch" is, for each contender (every one a single pass over the
 
 * **handgrad**: ``train(net, X, y, optimizer="sgd", lr=1e-4, epochs=1,
   batch_size=B, shuffle=False)`` — the public call, including its input checks,
-  its buffer allocation and the history entry (no validation set).
+  its buffer allocation and the history entry (no validation set). It takes the
+  fast step (``handgrad.training.fast_step``); the row "general step" forces
+  the general one (what every call took before the fast step existed).
 * **scikit-learn**: ``MLPRegressor(solver="sgd", momentum=0, batch_size=B,
   learning_rate_init=1e-4, shuffle=False, alpha=0).partial_fit(X, y)`` on an
   already initialised model: exactly one epoch, with no validation split
@@ -22,6 +24,9 @@ What one "epoch" is, for each contender (every one a single pass over the
   pre-sliced into a list of tensors: ``zero_grad(); loss(model(x), y).backward();
   step()``. float32 and float64. ``torch.set_num_threads`` is left at its default
   (printed below).
+
+scikit-learn float32: the same model given float32 data (recent scikit-learn keeps
+float32 input in float32: its weights and activations then are float32 too).
 
 All cases run interleaved (one call of each per round, the order rotated),
 medians over the rounds, ratios ``other / handgrad``.
@@ -72,26 +77,38 @@ def seed_init(seed: int = 0):
     return Ws, bs
 
 
-def handgrad_case(X, y, batch_size, dtype=np.float64, blas_threads="auto"):
+def handgrad_case(X, y, batch_size, dtype=np.float64, blas_threads="auto", fast=True, layout=None):
     """``blas_threads="auto"`` is train()'s default (one BLAS thread for these small
-    products); None leaves NumPy's BLAS at its default thread count."""
+    products); None leaves NumPy's BLAS at its default thread count.
+
+    ``fast=False`` sends the call through train()'s general step (the step used
+    before the fast one existed, and still used for other optimizers and losses);
+    ``layout`` overrides the fast step's storage orders (``fast_step.LAYOUT``)."""
     from handgrad import Network
-    from handgrad.training import train
+    from handgrad.training import fast_step, train
 
     Ws, bs = seed_init()
     net = Network.from_arrays(Ws, bs, activation="relu", dtype=dtype)
     X, y = X.astype(dtype), y.astype(dtype)
 
     def run():
-        train(net, X, y, optimizer="sgd", lr=LR, epochs=1, batch_size=batch_size, shuffle=False,
-              progress=False, blas_threads=blas_threads)  # fmt: skip
+        enabled, default_layout = fast_step.ENABLED, fast_step.LAYOUT
+        fast_step.ENABLED = fast
+        fast_step.LAYOUT = dict(default_layout, **(layout or {}))
+        try:
+            train(net, X, y, optimizer="sgd", lr=LR, epochs=1, batch_size=batch_size, shuffle=False,
+                  progress=False, blas_threads=blas_threads)  # fmt: skip
+        finally:
+            fast_step.ENABLED, fast_step.LAYOUT = enabled, default_layout
 
     return run
 
 
-def sklearn_case(X, y, batch_size, blas_threads=None):
+def sklearn_case(X, y, batch_size, blas_threads=None, dtype=np.float64):
+    """scikit-learn keeps float32 input in float32 (its weights and activations too)."""
     from sklearn.neural_network import MLPRegressor
 
+    X, y = X.astype(dtype), y.astype(dtype)
     model = MLPRegressor(
         hidden_layer_sizes=tuple(SIZES[1:-1]),
         activation="relu",
@@ -110,8 +127,8 @@ def sklearn_case(X, y, batch_size, blas_threads=None):
         warnings.simplefilter("ignore")
         model.partial_fit(X, y)  # initialises; then the seed's weights (sklearn stores W_lᵀ)
     Ws, bs = seed_init()
-    model.coefs_ = [W.T.copy() for W in Ws]
-    model.intercepts_ = [b.copy() for b in bs]
+    model.coefs_ = [W.T.astype(dtype) for W in Ws]
+    model.intercepts_ = [b.astype(dtype) for b in bs]
     if blas_threads is None:
         return lambda: model.partial_fit(X, y)
     from threadpoolctl import ThreadpoolController
@@ -263,6 +280,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256])
     parser.add_argument("--markdown", type=Path, help="also write the Markdown table to this file")
     parser.add_argument(
+        "--layouts", action="store_true", help="also time the fast step with other storage orders (float64)"
+    )
+    parser.add_argument(
         "--numpy-floor", action="store_true", help="also time a hand-unrolled minimal NumPy step (float64, 1 thread)"
     )
     args = parser.parse_args(argv)
@@ -275,15 +295,26 @@ def main(argv=None) -> int:
     for B in args.batch_sizes:
         cases = {
             "handgrad float64": handgrad_case(X, y, B),
+            "handgrad float64, general step": handgrad_case(X, y, B, fast=False),
             "handgrad float64, BLAS default threads": handgrad_case(X, y, B, blas_threads=None),
             "handgrad float32": handgrad_case(X, y, B, dtype=np.float32),
             "scikit-learn float64": sklearn_case(X, y, B),
             "scikit-learn float64, BLAS 1 thread": sklearn_case(X, y, B, blas_threads=1),
+            "scikit-learn float32": sklearn_case(X, y, B, dtype=np.float32),
             "PyTorch float32": torch_case(X, y, B, "float32"),
             "PyTorch float64": torch_case(X, y, B, "float64"),
             "PyTorch float32, 1 thread": torch_case(X, y, B, "float32", threads=1),
             "PyTorch float64, 1 thread": torch_case(X, y, B, "float64", threads=1),
         }
+        if args.layouts:
+            column_major = {"W": "C", "A": "C", "A_last": "C", "D": "C", "D_last": "C"}
+            sample_major = {"W": "F", "A": "F", "A_last": "F", "D": "F", "D_last": "F"}
+            cases["handgrad float64, fast step, every buffer (n_l, N) row-major"] = handgrad_case(
+                X, y, B, layout=column_major
+            )
+            cases["handgrad float64, fast step, every buffer sample-major"] = handgrad_case(
+                X, y, B, layout=sample_major
+            )
         if args.numpy_floor:
             cases["NumPy floor (hand-unrolled step, not a trainer)"] = numpy_floor_case(X, y, B)
         samples: dict[str, list[float]] = {}

@@ -123,8 +123,8 @@ def test_fast_step_divergence_stops_at_once_and_keeps_last_good_weights(monkeypa
     epochs_run = []
 
     class Spy(fast_step.FastSGD):
-        def epoch(self, grad_norm=True):
-            out = super().epoch(grad_norm)
+        def epoch(self):
+            out = super().epoch()
             epochs_run.append(out[2])  # the 1-based bad batch, or None
             return out
 
@@ -145,3 +145,20 @@ def test_fast_step_divergence_stops_at_once_and_keeps_last_good_weights(monkeypa
     assert len(info.value.history) == 0  # stopped inside the first epoch of that call
     assert epochs_run[0] is None and epochs_run[1] is not None and len(epochs_run) == 2  # the fast path, at once
     assert epochs_run[1] < 13  # 203 rows in batches of 16: before the end of the epoch
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_grad_norm_is_the_last_mini_batch_gradient_norm(monkeypatch, enabled):
+    monkeypatch.setattr(fast_step, "ENABLED", enabled)
+    X, Y = _data(n=40)
+    net = Network([5, 16, 8, 1], random_state=1)
+    ref = net.copy()
+    hist = train(net, X, Y, optimizer="sgd", lr=0.05, epochs=1, batch_size=16, shuffle=False, progress=False)
+    # By hand with the public API: SGD on rows 0-15 and 16-31, then the gradient on rows 32-39.
+    for i in (0, 16):
+        g = ref.gradients(X[i : i + 16], Y[i : i + 16])
+        for p, gp in zip(ref.parameters(), g):
+            p -= 0.05 * gp
+    g_last = ref.gradients(X[32:], Y[32:])
+    expected = np.sqrt(sum(float(np.sum(gp**2)) for gp in g_last))
+    assert hist.epochs[0]["grad_norm"] == pytest.approx(expected, rel=1e-10)

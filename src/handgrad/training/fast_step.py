@@ -262,19 +262,25 @@ class FastSGD:
             W[...] = Wb[:, :-1]
             b[...] = Wb[:, -1]
 
-    def epoch(self, grad_norm: bool = True):
+    def epoch(self) -> tuple[float, float, int | None]:
         """One pass over the batches: forward, δ, gradients, update.
 
-        Returns ``(loss_sum, sq_norm_sum, bad_batch)``: Σ over batches of the
-        batch's squared error sum (``N_b J_b``), Σ of ``‖dJ/dθ‖²`` per batch (0
-        when ``grad_norm`` is False), and the 1-based index of the first batch
-        whose loss is not finite (None if none: then every update was made).
+        Returns
+        -------
+        loss_sum : float
+            Σ over the batches of the squared-error sum ``N_b J_b``.
+        last_sq_norm : float
+            ``‖dJ/dθ‖²`` of the last mini-batch (all parameters). NOTE: of the last
+            one only: a norm per batch would cost a pass over every parameter per
+            step (4 % of the seed's epoch), for a logged number.
+        bad_batch : int or None
+            The 1-based index of the first batch whose loss is not finite (its
+            update is not made; ``self.bad_loss`` holds the value), else None.
         """
         theta, grad = self.theta, self.grad
         update = self.lr > 0
         dot, vdot, subtract, multiply, isfinite = np.dot, np.vdot, np.subtract, np.multiply, math.isfinite
         loss_sum = 0.0
-        sq_sum = 0.0
         for b, (rows, Yb, prog) in enumerate(self._batches, start=1):
             first_c, (W1, Z1), fwd, Yhat, dL, scale, bwd, last_c, (D1, G1) = prog
             # z_1 = [W_1|b_1] [x; 1]   ([x; 1] = rows.T; written transposed into a sample-major z_1)
@@ -288,7 +294,7 @@ class FastSGD:
             sq = vdot(dL, dL)  # N J = Σ (ŷ − y)²
             if not isfinite(sq):
                 self.bad_loss = float(sq)  # the batch's squared-error sum, NaN or inf
-                return float(loss_sum), float(sq_sum), b
+                return float(loss_sum), math.nan, b
             loss_sum += sq
             multiply(dL, scale, dL)  # δ_L = (2 lr / N)(Ŷ − Y)
             for f, x, y, o in bwd:  # [dW_l | db_l] = δ_l [a_{l-1}; 1]ᵀ;  δ_{l-1} = (W_lᵀ δ_l) ∘ σ'
@@ -297,13 +303,12 @@ class FastSGD:
                 dot(D1, rows, G1)
             else:
                 dot(rows.T, D1, G1)
-            if grad_norm:
-                sq_sum += vdot(grad, grad)
             if update:
                 subtract(theta, grad, theta)  # θ ← θ − lr dJ/dθ, every parameter at once
-        if grad_norm and update:
-            sq_sum /= self.lr * self.lr
-        return float(loss_sum), float(sq_sum), None
+        last_sq_norm = float(vdot(grad, grad))  # lr² ‖dJ/dθ‖² (or ‖dJ/dθ‖² when lr = 0)
+        if update:
+            last_sq_norm /= self.lr * self.lr
+        return float(loss_sum), last_sq_norm, None
 
 
 def _maximum(x, y, out):

@@ -629,9 +629,9 @@ def train(
         return exc
 
     def general_epoch(epoch: int) -> tuple[float, float]:
-        """One pass of the general step; returns (Σ_b J_b N_b, Σ_b ‖g_b‖²)."""
+        """One pass of the general step; returns (Σ_b J_b N_b, ‖g‖² of the last batch)."""
         loss_sum = 0.0
-        sq_norm_sum = 0.0
+        sq = 0.0
         for b, (A0, Yc, wc, nb) in enumerate(batches, start=1):  # for i = 1:batch_size:size(X, 1)
             # forward; delta; dW   (§1.3, or §1.2 written out)
             if expanded:
@@ -649,11 +649,10 @@ def train(
             # update: W3 = W3 - learning_rate * dW3; ...  (all from the gradients above)
             opt.step(g)
             loss_sum += J * (nb if wc is None else float(wc.sum()))
-            sq_norm_sum += sq
         for p, name in zip(params, network.parameter_names()):
             if not np.isfinite(p).all():
                 raise diverged(epoch, None, f"parameter {name} became non-finite")
-        return loss_sum, sq_norm_sum
+        return loss_sum, sq
 
     stop_reason = "completed"
     # NOTE: overflow/NaN warnings are silenced because every batch's loss and gradient
@@ -685,7 +684,7 @@ def train(
             if fast is not None:
                 fast.load()  # the network's W_l, b_l (callbacks may have changed them) into the flat buffer
                 fast.set_lr(opt.lr)
-                loss_sum, sq_norm_sum, bad = fast.epoch()
+                loss_sum, last_sq_norm, bad = fast.epoch()
                 opt.t += len(batches) if bad is None else bad - 1  # the SGD steps made
                 if bad is not None:
                     raise diverged(epoch, bad, f"the mini-batch loss is {fast.bad_loss}")
@@ -694,7 +693,7 @@ def train(
                     name = next(nm for p, nm in zip(params, network.parameter_names()) if not np.isfinite(p).all())
                     raise diverged(epoch, None, f"parameter {name} became non-finite")
             else:
-                loss_sum, sq_norm_sum = general_epoch(epoch)
+                loss_sum, last_sq_norm = general_epoch(epoch)
             if seed_mode and P is not None:
                 order = order[P[e]]  # the seed reshuffles the (already permuted) rows after each epoch
 
@@ -702,7 +701,9 @@ def train(
                 "epoch": epoch,
                 "train_loss": loss_sum / weight_sum,
                 "val_loss": None,
-                "grad_norm": math.sqrt(sq_norm_sum / len(batches)),
+                # ‖dJ/dθ‖ of the epoch's last mini-batch (see History; NOTE: not an average
+                # over the batches, which would cost the fast step a pass over θ per step)
+                "grad_norm": math.sqrt(last_sq_norm),
                 "lr": opt.lr,
             }
             if Xv_cols is not None:
