@@ -268,6 +268,9 @@ def test_bare_handgrad_trains_on_a_builtin_set_into_a_fresh_run_folder(tmp_path)
     r = run_cli("--epochs", 20, cwd=tmp_path)  # `handgrad` alone, shortened
     assert r.returncode == 0, r.stderr
     assert "sine" in r.stdout and "target: y (regression)" in r.stdout
+    # The first line counts the whole data set (200 points), the split line its parts.
+    assert r.stdout.splitlines()[0] == "sine: 200 samples"
+    assert "split (seed 0): 120 training, 40 validation, 40 test samples" in r.stdout
     assert re.search(r"^Epoch 20, Validation Loss: [0-9.]+", r.stdout, re.M)
     assert re.search(r"^valid\s+40\s", r.stdout, re.M)
     folders = list((tmp_path / "runs").iterdir())
@@ -369,7 +372,7 @@ def test_datasets_lists_builtins_and_the_seeds_folder(data_dir):
     assert "house/train_house.csv" in r.stdout and "--seed-compatible" in r.stdout
 
 
-@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "datasets", "gradcheck"])
+@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "datasets", "gradcheck", "derive", "bench"])
 def test_help_has_examples(command, capsys):
     from handgrad.cli import main
 

@@ -57,6 +57,7 @@ def test_insurance_row_index_is_dropped(data_dir):
         header, table = read_with_csv_module_skip_first(path)
         ds = load_csv(path, target="charges")
         assert "" not in ds.feature_names and ds.schema.dropped == [""]
+        assert "dropped: (unnamed row-index column)" in ds.summary().splitlines()
         assert ds.feature_names == header[1:-1]
         np.testing.assert_array_equal(ds.X, table[:, 1:-1])
         assert ds.task == "regression"

@@ -3,11 +3,7 @@
 Each target is a sub-command of ``bench``; ``gradients`` times backpropagation
 against the expanded form (:mod:`handgrad.teaching.cost_measure`). To add a
 target, write a ``_register_<name>(targets)`` function below and list it in
-``TARGETS``.
-
-    handgrad bench gradients                  # print the table
-    handgrad bench gradients --out docs/      # and write docs/gradient-cost.md, docs/img/gradient-cost.png
-    handgrad bench gradients --quick          # depths 1-4, width 64, batch 32: a smoke run
+``TARGETS``. ``EXAMPLES`` (the ``--help`` epilog) shows typical command lines.
 """
 
 from __future__ import annotations
@@ -18,6 +14,12 @@ import shlex
 from pathlib import Path
 
 from ..errors import ConfigError
+
+EXAMPLES = """examples:
+  handgrad bench gradients                  # print the table
+  handgrad bench gradients --out docs/      # and write docs/gradient-cost.md, docs/img/gradient-cost.png
+  handgrad bench gradients --quick          # depths 1-4, width 64, batch 32: a smoke run
+"""
 
 
 def _register_gradients(targets) -> None:
@@ -30,6 +32,8 @@ def _register_gradients(targets) -> None:
             "analytic ratio of matrix-product flops; then the seed's network 37-128-64-1 at batch 32. "
             "Unset OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE in the command for representative figures."
         ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--depths", type=int, nargs="+", default=list(range(1, 11)), metavar="L", help="depths (default 1-10)"
@@ -55,7 +59,7 @@ def register(subparsers) -> None:
         "bench",
         help="run a benchmark that regenerates a page of docs/",
         description="Measurements that regenerate pages of docs/ (tables, a plot, the command and machine).",
-        epilog=__doc__.split("\n\n", 2)[2],
+        epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     targets = p.add_subparsers(dest="target", metavar="TARGET", required=True)

@@ -1,8 +1,6 @@
 """``handgrad derive``: the seed's derivation for your network, optionally checked numerically.
 
-    handgrad derive --inputs 37 --hidden 128 64 --outputs 1 --activation relu --loss mse
-    handgrad derive --inputs 10 --hidden 32 16 --outputs 3 --activation tanh relu \\
-                    --loss softmax_crossentropy --format markdown -o derivation.md --check
+See ``EXAMPLES`` (the ``--help`` epilog) for typical command lines.
 """
 
 from __future__ import annotations
@@ -13,6 +11,12 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..teaching.derive import FORMATS, derive
+
+EXAMPLES = """examples:
+  handgrad derive --inputs 37 --hidden 128 64 --outputs 1 --activation relu --loss mse
+  handgrad derive --inputs 10 --hidden 32 16 --outputs 3 --activation tanh relu \\
+                  --loss softmax_crossentropy --format markdown -o derivation.md --check
+"""
 
 _SUFFIX_FORMATS = {".md": "markdown", ".markdown": "markdown", ".tex": "latex", ".txt": "text"}
 
@@ -28,7 +32,7 @@ def register(subparsers) -> None:
             "--check evaluates the printed formulas on a random batch against finite differences."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
+        epilog=EXAMPLES,
     )
     p.add_argument("--inputs", type=int, required=True, metavar="N0", help="number of input features n_0")
     p.add_argument(

@@ -299,11 +299,15 @@ class _Settings:
 
 # ============================================================ data
 def _load_data(args, cfg: _Settings) -> tuple[Dataset, Dataset | None, Dataset | None, str, list[str]]:
-    """``(train, valid, test, run name, notes)``; the valid/test parts may be None."""
-    notes: list[str] = []
+    """``(train, valid, test, run name, notes)``; the valid/test parts may be None.
+
+    ``notes`` are lines to print, the first the summary of the data as loaded
+    (all its samples, before any part is held out).
+    """
     if args.train:
         with reading(args.train):
             train_ds = _load_train_csv(args)
+        notes = [train_ds.summary()]
         name = Path(args.train).stem
         valid = test = None
         if args.valid:
@@ -317,6 +321,7 @@ def _load_data(args, cfg: _Settings) -> tuple[Dataset, Dataset | None, Dataset |
             raise usage_error("--target, --drop, --categorical, --missing and --task apply to a CSV file (--train)")
         name = (args.dataset or DEFAULT_DATASET).strip().lower()
         data = load_dataset(name)
+        notes = [data.summary()]
         valid = test = None
         train_ds = data
         if data.n_samples < 20:
@@ -770,7 +775,6 @@ def run(args: argparse.Namespace) -> int:
     # ---- data
     train_ds, valid, test, name, notes = _load_data(args, cfg)
     if not quiet:
-        say(train_ds.summary())
         for note in notes:
             say(note)
         if args.valid:

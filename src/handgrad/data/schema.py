@@ -127,7 +127,9 @@ class Schema:
             classes = "" if self.classes is None else f", classes {self.classes}"
             lines.append(f"target: {self.target} ({self.task}{classes})")
         if self.dropped:
-            lines.append("dropped: " + ", ".join(repr(name) for name in self.dropped))
+            # An empty name is the unnamed first column that was detected as a row index.
+            names = (repr(name) if name else "(unnamed row-index column)" for name in self.dropped)
+            lines.append("dropped: " + ", ".join(names))
         return "\n".join(lines)
 
     # ----------------------------------------------------------------- JSON
