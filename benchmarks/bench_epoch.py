@@ -127,7 +127,9 @@ def sklearn_case(X, y, batch_size, blas_threads=None, dtype=np.float64):
         warnings.simplefilter("ignore")
         model.partial_fit(X, y)  # initialises; then the seed's weights (sklearn stores W_lᵀ)
     Ws, bs = seed_init()
-    model.coefs_ = [W.T.astype(dtype) for W in Ws]
+    # NOTE: C-ordered copies, as sklearn makes its own weights: a transposed view (or
+    # W.T.astype, which keeps the view's F order) slows its products by a third.
+    model.coefs_ = [np.ascontiguousarray(W.T, dtype=dtype) for W in Ws]
     model.intercepts_ = [b.astype(dtype) for b in bs]
     if blas_threads is None:
         return lambda: model.partial_fit(X, y)
