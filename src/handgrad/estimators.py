@@ -79,23 +79,23 @@ from .errors import (  # NotFittedError, NonNumericError: defined in errors, imp
     NotFittedError,
     ShapeError,
 )
-from .init import as_generator
+from .init import as_generator, default_init
+from .metrics import accuracy_score, r2_score
 from .network import Network
 from .preprocessing import (
     LabelEncoder,
-    StandardScaler,
     classes_from_json,
     classes_to_json,
     one_hot,
+    scaling_stats,
+    standardise,
+    unstandardise,
 )
 
 __all__ = ["MLPClassifier", "MLPRegressor", "NotFittedError", "load"]
 
 #: Format tag written into saved estimators (metadata["estimator_format"]).
 ESTIMATOR_FORMAT = 1
-
-#: Hidden activations for which He initialisation is right; the others get Glorot (see ``init="auto"``).
-_RELU_LIKE = {"relu", "leaky_relu", "elu", "gelu", "softplus"}
 
 
 _NOT_FITTED_CACHE: dict[type, type] = {}
@@ -330,9 +330,7 @@ class _BaseMLP:
         if self.init != "auto":
             return self.init
         act = self.activation if isinstance(self.activation, str) else getattr(self.activation, "name", "")
-        # He keeps the variance of ReLU-like layers (half the units are off);
-        # Glorot that of symmetric saturating ones (sigmoid, tanh) near 0.
-        return "he" if act in _RELU_LIKE else "glorot_uniform"
+        return default_init(act)
 
     def _batch_size(self, n_samples: int) -> int:
         # "auto" = min(200, n): scikit-learn's choice. Full-batch on small data
@@ -361,11 +359,7 @@ class _BaseMLP:
         # One generator per cold start: each initialisation draws from it, then
         # every training call takes a fresh seed from it (reproducible end to end).
         self._rng = as_generator(self.random_state)
-        if self.scale_inputs:
-            scaler = StandardScaler().fit(X, w)
-            self.x_mean_, self.x_scale_ = scaler.mean_, scaler.scale_
-        else:
-            self.x_mean_, self.x_scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        self.x_mean_, self.x_scale_ = scaling_stats(X, w, enabled=self.scale_inputs)
         self._set_target_scaling(Y, w)
 
     def _new_network(self, n_inputs: int, n_outputs: int) -> None:
@@ -389,8 +383,8 @@ class _BaseMLP:
         """Regressor: standardise targets; classifier: nothing (overridden)."""
 
     def _scaled_X(self, X: np.ndarray) -> np.ndarray:
-        out = (X - self.x_mean_) / self.x_scale_
-        return out.astype(self.network_.dtype, copy=False)
+        """``X`` (n_samples, n_features) standardised, in the network's dtype."""
+        return standardise(X, self.x_mean_, self.x_scale_, self.network_.dtype)
 
     def _run(self, X, Y, w, *, epochs: int, early_stopping: bool, stratify=None) -> None:
         """Train ``network_`` for up to ``epochs`` epochs on (X, Y) in the network's units."""
@@ -639,21 +633,6 @@ def _feature_names(X) -> np.ndarray | None:
     return None
 
 
-def _r2(y_true: np.ndarray, y_pred: np.ndarray, w: np.ndarray | None) -> float:
-    """Coefficient of determination, averaged over outputs (scikit-learn's ``r2_score``).
-
-    ``y_true``, ``y_pred``: shape (n_samples, n_outputs). A constant target scores
-    1 if predicted exactly and 0 otherwise (rather than ±inf/NaN).
-    """
-    ww = np.ones(y_true.shape[0]) if w is None else w
-    mean = ww @ y_true / ww.sum()
-    ss_res = ww @ (y_true - y_pred) ** 2
-    ss_tot = ww @ (y_true - mean) ** 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), np.where(ss_res > 0, 0.0, 1.0))
-    return float(np.mean(r2))
-
-
 # ============================================================== regressor
 class MLPRegressor(_BaseMLP):
     """A fully connected network for regression, trained with hand-derived gradients.
@@ -818,14 +797,10 @@ class MLPRegressor(_BaseMLP):
         return Y, None
 
     def _set_target_scaling(self, Y, w):
-        if self.scale_target:
-            s = StandardScaler().fit(Y, w)
-            self.y_mean_, self.y_scale_ = s.mean_, s.scale_
-        else:
-            self.y_mean_, self.y_scale_ = np.zeros(Y.shape[1]), np.ones(Y.shape[1])
+        self.y_mean_, self.y_scale_ = scaling_stats(Y, w, enabled=self.scale_target)
 
     def _target_to_network(self, Y):
-        return (Y - self.y_mean_) / self.y_scale_
+        return standardise(Y, self.y_mean_, self.y_scale_)
 
     def fit(self, X, y, sample_weight=None) -> MLPRegressor:
         """Train on ``X`` (n_samples, n_features), ``y`` (n_samples,) or (n_samples, n_outputs).
@@ -842,7 +817,7 @@ class MLPRegressor(_BaseMLP):
     def predict(self, X) -> np.ndarray:
         """Predictions in the target's units: (n_samples,) for one output, else (n_samples, n_outputs)."""
         Z = self._network_output(X)
-        Y = Z * self.y_scale_ + self.y_mean_
+        Y = unstandardise(Z, self.y_mean_, self.y_scale_)
         return Y[:, 0] if self.n_outputs_ == 1 else Y
 
     def score(self, X, y, sample_weight=None) -> float:
@@ -853,7 +828,9 @@ class MLPRegressor(_BaseMLP):
         P = pred.reshape(len(pred), -1)
         if Y.shape != P.shape:
             raise ShapeError(f"y has shape {y.shape}, predictions have shape {pred.shape}")
-        return _r2(Y, P, check_sample_weight(sample_weight, Y.shape[0], np.float64))
+        w = check_sample_weight(sample_weight, Y.shape[0], np.float64)
+        # A constant target scores 1 if predicted exactly and 0 otherwise, as scikit-learn's score.
+        return r2_score(Y, P, w, force_finite=True)
 
     def _extra_to_arrays_and_metadata(self, arrays, meta):
         arrays["y_mean"] = np.asarray(self.y_mean_)
@@ -1058,9 +1035,7 @@ class MLPClassifier(_BaseMLP):
             y = y[:, 0]
         if y.shape != pred.shape:
             raise ShapeError(f"y has shape {y.shape}, predictions have shape {pred.shape}")
-        right = (pred == y) if pred.ndim == 1 else np.all(pred == y, axis=1)
-        w = check_sample_weight(sample_weight, right.shape[0], np.float64)
-        return float(np.average(right, weights=w))
+        return accuracy_score(y, pred, check_sample_weight(sample_weight, pred.shape[0], np.float64))
 
     def _extra_to_arrays_and_metadata(self, arrays, meta):
         meta["classes"] = classes_to_json(self.classes_)

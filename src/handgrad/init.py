@@ -14,7 +14,9 @@ glorot_normal  N(0, 2 / (n_{l-1} + n_l))               a.k.a. Xavier
 glorot_uniform U(±√(6 / (n_{l-1} + n_l)))              a.k.a. Xavier
 ============== ======================================= =====================
 
-Biases start at zero for every scheme (as in the seed).
+Biases start at zero for every scheme (as in the seed). :func:`default_init`
+picks He or Glorot from the hidden activation (the estimators' ``init="auto"``
+and the command line's default).
 """
 
 from __future__ import annotations
@@ -60,6 +62,19 @@ INITS = {
     "xavier_normal": _glorot_normal,
     "xavier_uniform": _glorot_uniform,
 }
+
+
+#: Hidden activations for which He initialisation is right; the others get Glorot.
+RELU_LIKE = frozenset({"relu", "leaky_relu", "elu", "gelu", "softplus"})
+
+
+def default_init(activation: str) -> str:
+    """``"he"`` for a ReLU-like activation name, else ``"glorot_uniform"``.
+
+    He keeps the variance of ReLU-like layers (half the units are off);
+    Glorot that of symmetric saturating ones (sigmoid, tanh) near 0.
+    """
+    return "he" if activation in RELU_LIKE else "glorot_uniform"
 
 
 def as_generator(random_state: int | np.random.Generator | None) -> np.random.Generator:

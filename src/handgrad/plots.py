@@ -67,6 +67,7 @@ from .errors import (
     PlotDependencyError,
     ShapeError,
 )  # PlotDependencyError: re-exported
+from .metrics import mean_squared_error, r2_score
 
 __all__ = [
     "PLOT_INSTALL_HINT",
@@ -492,13 +493,6 @@ def plot_loss_curves(
 
 
 # ---------------------------------------------------------------- predicted vs actual
-def _r2_mse(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
-    """R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)² (NaN when y is constant) and MSE = mean (ŷ − y)² of one output."""
-    residual = float(np.sum((y_true - y_pred) ** 2))
-    total = float(np.sum((y_true - y_true.mean()) ** 2))
-    return (1.0 - residual / total if total > 0 else math.nan), residual / y_true.shape[0]
-
-
 def plot_predicted_vs_actual(
     y_true,
     y_pred,
@@ -563,7 +557,8 @@ def plot_predicted_vs_actual(
     subset = _scatter_subset(n)
     style = _point_style(n)
     for j, ax in enumerate(axes):
-        r2, mse = _r2_mse(yt[:, j], yp[:, j])
+        # R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)² (NaN when y is constant), MSE = mean (ŷ − y)², of output j
+        r2, mse = r2_score(yt[:, j], yp[:, j]), mean_squared_error(yt[:, j], yp[:, j])
         ax.scatter(yt[subset, j], yp[subset, j], color="C0", edgecolors="none", **style)
         lim = _padded_range(float(min(yt[:, j].min(), yp[:, j].min())), float(max(yt[:, j].max(), yp[:, j].max())))
         ax.axline((lim[0], lim[0]), slope=1, ls="--", color="k", lw=1, label="ŷ = y")

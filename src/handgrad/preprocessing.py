@@ -7,7 +7,9 @@ directly with a sensible learning rate either crawls or diverges.
 
 * :class:`StandardScaler` — ``x' = (x − mean) / scale`` per column, with
   optional sample weights, and constant columns handled safely (scale 1, so
-  they become 0 instead of NaN).
+  they become 0 instead of NaN). :func:`scaling_stats`, :func:`standardise` and
+  :func:`unstandardise` are the same steps on stored ``(mean, scale)`` arrays,
+  shared by the estimators and the command line.
 * :class:`LabelEncoder` — arbitrary class labels (ints, floats, strings,
   booleans) to indices ``0..n_classes-1`` and back; :func:`one_hot`.
 * :func:`classes_to_json` / :func:`classes_from_json` — ``classes_`` as
@@ -42,6 +44,9 @@ __all__ = [
     "classes_from_json",
     "classes_to_json",
     "one_hot",
+    "scaling_stats",
+    "standardise",
+    "unstandardise",
     "weighted_mean_std",
 ]
 
@@ -179,6 +184,35 @@ def _as_2d_float(X, name: str) -> np.ndarray:
         raise ShapeError(f"{name} has no samples (shape {X.shape})")
     check_finite(X, name)
     return X
+
+
+def scaling_stats(X, sample_weight=None, *, enabled: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, scale)``, each of shape (n_features,), that standardise the columns of ``X``.
+
+    ``X`` of shape (n_samples, n_features); ``sample_weight`` (n_samples,),
+    optional. The statistics of :class:`StandardScaler` (constant columns keep
+    scale 1); with ``enabled=False`` the identity, zeros and ones.
+    """
+    if not enabled:
+        n_features = np.shape(X)[1]
+        return np.zeros(n_features), np.ones(n_features)
+    scaler = StandardScaler().fit(X, sample_weight)
+    return scaler.mean_, scaler.scale_
+
+
+def standardise(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype=None) -> np.ndarray:
+    """``(X − mean) / scale``: what the network sees; shape as ``X`` (n_samples, n_features).
+
+    ``mean``, ``scale`` of shape (n_features,); the result cast to ``dtype``
+    (the network's) when given.
+    """
+    out = (X - mean) / scale
+    return out if dtype is None else out.astype(dtype, copy=False)
+
+
+def unstandardise(Z: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``Z · scale + mean``: network outputs (n_samples, n_outputs) back in the target's units."""
+    return Z * scale + mean
 
 
 # --------------------------------------------------------------------- labels

@@ -18,7 +18,6 @@ import contextlib
 import csv
 import hashlib
 import io
-import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,10 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from .. import metrics
 from ..data import Schema
 from ..errors import HandgradError, ModelFileError
 from ..losses import get_loss
 from ..network import Network
+from ..preprocessing import standardise, unstandardise
 
 #: Written in a model's metadata so that ``predict`` knows how to read it.
 CLI_MODEL_FORMAT = 1
@@ -191,12 +192,12 @@ class TabularModel:
 
     def raw(self, X: np.ndarray) -> np.ndarray:
         """The network's output for raw features ``X`` (n_samples, n_features): shape (n_samples, n_outputs)."""
-        A0 = ((X - self.x_mean) / self.x_scale).astype(self.network.dtype, copy=False).T  # (n_features, n)
+        A0 = standardise(X, self.x_mean, self.x_scale, self.network.dtype).T  # (n_features, n)
         return np.asarray(self.network.predict_columns(A0).T, dtype=np.float64)
 
     def predict_values(self, X: np.ndarray) -> np.ndarray:
         """Regression: predictions in the target's units, shape (n_samples,)."""
-        return (self.raw(X) * self.y_scale + self.y_mean)[:, 0]
+        return unstandardise(self.raw(X), self.y_mean, self.y_scale)[:, 0]
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Classification: probabilities of shape (n_samples, n_classes), columns in ``classes`` order."""
@@ -292,14 +293,11 @@ class TabularModel:
 
 # ------------------------------------------------------------------ metrics
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """MSE (the seed's J), MAE and R² of predictions ``pred`` against ``y``, both of shape (n_samples,)."""
-    err = pred - y
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    mse = float(np.mean(err**2))
+    """MSE (the seed's J), MAE and R² (NaN for a constant ``y``) of ``pred`` against ``y``, both (n_samples,)."""
     return {
-        "mse": mse,
-        "mae": float(np.mean(np.abs(err))),
-        "r2": 1.0 - float(np.sum(err**2)) / ss_tot if ss_tot > 0 else math.nan,
+        "mse": metrics.mean_squared_error(y, pred),
+        "mae": metrics.mean_absolute_error(y, pred),
+        "r2": metrics.r2_score(y, pred),
     }
 
 
@@ -319,15 +317,11 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
     at 1e-15) and ``confusion`` (list of lists: row = true class, column =
     predicted class).
     """
-    k = proba.shape[1]
     pred = np.argmax(proba, axis=1)
-    p_true = np.clip(proba[np.arange(y.size), y], 1e-15, 1.0)
-    confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (y, pred), 1)
     return {
-        "accuracy": float(np.mean(pred == y)),
-        "log_loss": float(-np.mean(np.log(p_true))),
-        "confusion": confusion.tolist(),
+        "accuracy": metrics.accuracy_score(y, pred),
+        "log_loss": metrics.log_loss(y, proba),
+        "confusion": metrics.confusion_matrix(y, pred, proba.shape[1]).tolist(),
     }
 
 

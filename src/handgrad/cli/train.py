@@ -32,10 +32,10 @@ import numpy as np
 from ..activations import ACTIVATIONS
 from ..data import Dataset, Schema, list_datasets, load_csv, load_dataset, read_table, resolve_target
 from ..errors import DataError, HandgradError
-from ..init import INITS
+from ..init import INITS, default_init
 from ..losses import LOSSES, get_loss
 from ..network import GRADIENT_METHODS, Network
-from ..preprocessing import StandardScaler
+from ..preprocessing import scaling_stats, standardise
 from ..training import Callback, PrintEvery, TrainState, get_optimizer, train
 from ._common import (
     CLASSIFICATION,
@@ -56,8 +56,6 @@ DEFAULT_DATASET = "sine"
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
 TASK_CHOICES = ("regression", "classification", "binary", "multiclass")
-#: Hidden activations for which He initialisation is right; others get Glorot.
-RELU_LIKE = {"relu", "leaky_relu", "elu", "gelu", "softplus"}
 #: Options that belong to one invocation, not to the run: allowed beside --resume.
 PER_INVOCATION = {"resume", "quiet", "force", "func", "command"}
 
@@ -294,7 +292,7 @@ class _Settings:
         if self.seed_mode:
             return "randn"  # the seed's W = randn(n_l, n_{l-1})
         first = self.activation if isinstance(self.activation, str) else self.activation[0]
-        return "he" if first in RELU_LIKE else "glorot_uniform"
+        return default_init(first)
 
 
 # ============================================================ data
@@ -829,22 +827,17 @@ def run(args: argparse.Namespace) -> int:
         permutations = _read_permutations(args.permutations, cfg.epochs, train_ds.n_samples)
 
     # ---- scaling (the network sees standardised inputs and regression targets, unless seed mode / --no-scale)
-    if cfg.scale:
-        sx = StandardScaler().fit(train_ds.X)
-        x_mean, x_scale = sx.mean_, sx.scale_
-    else:
-        x_mean, x_scale = np.zeros(train_ds.n_features), np.ones(train_ds.n_features)
+    x_mean, x_scale = scaling_stats(train_ds.X, enabled=cfg.scale)
     if cfg.scale and task == "regression":
-        sy = StandardScaler().fit(train_ds.y[:, None])
-        y_mean, y_scale = sy.mean_, sy.scale_
+        y_mean, y_scale = scaling_stats(train_ds.y[:, None])
     else:
         y_mean, y_scale = np.zeros(n_out), np.ones(n_out)
     model = TabularModel(net, train_ds.schema, loss, x_mean, x_scale, y_mean, y_scale)
 
     def encode(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
-        X = (ds.X - x_mean) / x_scale if cfg.scale else ds.X  # NOTE: seed mode trains on the raw numbers
+        X = standardise(ds.X, x_mean, x_scale) if cfg.scale else ds.X  # NOTE: seed mode trains on the raw numbers
         if task == "regression":
-            Y = ((ds.y - y_mean[0]) / y_scale[0])[:, None]
+            Y = standardise(ds.y[:, None], y_mean, y_scale)
         elif task == "binary":
             Y = ds.y.astype(np.float64)[:, None]
         else:
