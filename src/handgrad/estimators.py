@@ -70,6 +70,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import check_sample_weight
+from .activations import sigmoid
 from .errors import (  # NotFittedError, NonNumericError: defined in errors, importable from here too
     ConfigError,
     DataError,
@@ -80,6 +81,7 @@ from .errors import (  # NotFittedError, NonNumericError: defined in errors, imp
     ShapeError,
 )
 from .init import as_generator, default_init
+from .losses import softmax
 from .metrics import accuracy_score, r2_score
 from .network import Network
 from .preprocessing import (
@@ -815,13 +817,20 @@ class MLPRegressor(_BaseMLP):
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X) -> np.ndarray:
-        """Predictions in the target's units: (n_samples,) for one output, else (n_samples, n_outputs)."""
+        """Predictions for ``X`` (n_samples, n_features), in the target's units.
+
+        Shape (n_samples,) for one output, else (n_samples, n_outputs).
+        """
         Z = self._network_output(X)
         Y = unstandardise(Z, self.y_mean_, self.y_scale_)
         return Y[:, 0] if self.n_outputs_ == 1 else Y
 
     def score(self, X, y, sample_weight=None) -> float:
-        """R² of ``predict(X)`` against ``y``, averaged over outputs (as scikit-learn)."""
+        """R² of ``predict(X)`` against ``y``, averaged over outputs (as scikit-learn).
+
+        ``X`` (n_samples, n_features); ``y`` (n_samples,) or (n_samples, n_outputs);
+        ``sample_weight`` (n_samples,), optional.
+        """
         pred = self.predict(X)
         y = np.asarray(y, dtype=np.float64)
         Y = y.reshape(len(y), -1)
@@ -1004,22 +1013,24 @@ class MLPClassifier(_BaseMLP):
 
         For multi-label, the probability of each label, shape (n_samples, n_labels).
         """
-        Z = self._network_output(X)
+        Z = self._network_output(X)  # logits
         if self._multilabel:
-            return _sigmoid(Z)
+            return sigmoid(Z)
         if self.n_outputs_ == 1:
-            p = _sigmoid(Z[:, 0])
+            p = sigmoid(Z[:, 0])
             return np.column_stack([1 - p, p])
-        Z = Z - Z.max(axis=1, keepdims=True)  # softmax, shift-stable
-        E = np.exp(Z)
-        return E / E.sum(axis=1, keepdims=True)
+        return softmax(Z.T).T  # the loss's softmax works on classes along axis 0
 
     def predict_log_proba(self, X) -> np.ndarray:
+        """``log(predict_proba(X))``, shape as :meth:`predict_proba` (−inf where a probability is 0)."""
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
     def predict(self, X) -> np.ndarray:
-        """Labels of shape (n_samples,) from ``classes_`` (multi-label: 0/1 matrix (n_samples, n_labels))."""
+        """Labels for ``X`` (n_samples, n_features): shape (n_samples,), values from ``classes_``.
+
+        Multi-label: a 0/1 matrix of shape (n_samples, n_labels).
+        """
         Z = self._network_output(X)
         if self._multilabel:
             return (Z > 0).astype(np.int64)  # σ(z) > ½ ⇔ z > 0
@@ -1028,7 +1039,11 @@ class MLPClassifier(_BaseMLP):
         return self.classes_[np.argmax(Z, axis=1)]
 
     def score(self, X, y, sample_weight=None) -> float:
-        """Accuracy (multi-label: the fraction of rows with every label right)."""
+        """Accuracy of ``predict(X)`` (multi-label: the fraction of rows with every label right).
+
+        ``X`` (n_samples, n_features); ``y`` (n_samples,) labels, or (n_samples, n_labels)
+        for multi-label; ``sample_weight`` (n_samples,), optional.
+        """
         pred = self.predict(X)
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1 and pred.ndim == 1:
@@ -1047,13 +1062,3 @@ class MLPClassifier(_BaseMLP):
         except KeyError:
             raise ModelFileError("the saved classifier lacks its classes") from None
         self._is_multilabel = bool(meta.get("multilabel", False))
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    """σ(z) = 1 / (1 + e^{−z}) without overflow for large |z|."""
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1 / (1 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1 + ez)
-    return out

@@ -232,7 +232,7 @@ def machine() -> str:
         cfg = np.show_config(mode="dicts")
         info = cfg["Build Dependencies"]["blas"]
         blas = f"{info.get('name')} {info.get('version')}"
-    except Exception:  # the BLAS description is best effort, never fatal
+    except (TypeError, KeyError, AttributeError, ValueError):  # best effort: older NumPy, other build layouts
         pass
     env = ", ".join(f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS") if k in os.environ)  # fmt: skip
     return (
