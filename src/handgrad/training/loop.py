@@ -51,6 +51,14 @@ of one flat array, so the optimizer and the gradient norm are a few whole-array
 operations. For a network this small, a step costs about as much in NumPy call
 overhead as in arithmetic; ``docs/benchmarks.md`` has the measurements, and
 explains why BLAS runs on one thread inside :func:`train` (``blas_threads``).
+
+The seed's own case — ReLU (or identity) hidden layers, identity output, MSE
+without weights, backpropagation, plain SGD — takes a faster step still,
+:mod:`handgrad.training.fast_step` (biases folded into the products, all
+parameters in one flat array, one subtraction per update), chosen automatically;
+both steps give the same numbers up to rounding. The history's ``grad_norm`` is
+the gradient norm of each epoch's **last** mini-batch (a norm per batch would
+cost the fast step a pass over every parameter per step).
 """
 
 from __future__ import annotations
@@ -466,9 +474,11 @@ def train(
     Raises
     ------
     DivergenceError
-        As soon as a mini-batch loss, a gradient or a parameter is NaN or
-        infinite. The network is restored to its parameters at the end of the
-        last finished epoch (``exc.last_good``, a state dict; ``exc.history``).
+        As soon as a mini-batch loss (or, in the general step, a gradient) is
+        NaN or infinite, or a parameter is at the end of an epoch (a non-finite
+        parameter makes the next mini-batch's loss non-finite, so the fast step
+        stops there too). The network is restored to its parameters at the end
+        of the last finished epoch (``exc.last_good``, a state dict; ``exc.history``).
     """
     # ---- settings, checked once
     if mode not in MODES:
