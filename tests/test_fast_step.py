@@ -43,6 +43,10 @@ def _rel(a, b):
         ([5, 12, 3], "identity", {"shuffle": False}),  # linear hidden layer, two outputs
         ([5, 10, 9, 8, 2], "relu", {"batch_size": 7, "random_state": 0}),  # three hidden layers
         ([5, 4, 1], "relu", {"lr_schedule": "cosine", "random_state": 0}),  # lr changes per epoch
+        ([5, 7, 6, 2], "identity", {"random_state": 0}),  # identity hidden layers, sample-major buffers
+        ([5, 3], "relu", {"random_state": 0}),  # no hidden layer: linear regression, three outputs
+        ([5, 6, 1], "relu", {"batch_size": 500, "random_state": 0}),  # one batch, shorter than batch_size
+        ([5, 16, 8, 1], "relu", {"validation_fraction": 0.2, "metric": "mse", "random_state": 0}),
     ],
 )
 def test_fast_step_matches_general_step(monkeypatch, sizes, activation, kw):

@@ -596,6 +596,7 @@ def train(
         X_aug = np.empty((n, X.shape[1] + 1), dtype)
         X_aug[:, :-1] = X
         X_aug[:, -1] = 1.0
+        X = X_aug[:, :-1]  # a view (for the metric): a converted copy of the input need not stay alive
         Xb = np.empty_like(X_aug) if reorder else X_aug  # this epoch's rows, in order
         Yb = np.empty_like(Y) if reorder else Y
         wb = None
