@@ -27,8 +27,9 @@ class History:
         append to the same History), ``train_loss`` (mean of the mini-batch losses
         over the epoch, each taken before its update), ``val_loss`` (None without
         a validation set), ``metric``/``val_metric`` (when a metric is set),
-        ``grad_norm`` (root mean square over the epoch's mini-batches of the
-        Euclidean norm of the whole gradient), ``lr`` and ``seconds``.
+        ``grad_norm`` (Euclidean norm of the whole gradient of the epoch's last
+        mini-batch: a norm at every step would cost ~4 % of the seed's epoch),
+        ``lr`` and ``seconds``.
     stop_reason : str
         ``""`` before training; then ``"completed"`` (all epochs run),
         ``"early_stopping"``, ``"callback"`` (a callback asked to stop) or ``"diverged"``.
