@@ -99,6 +99,12 @@ __all__ = ["MLPClassifier", "MLPRegressor", "NotFittedError", "load"]
 #: Format tag written into saved estimators (metadata["estimator_format"]).
 ESTIMATOR_FORMAT = 1
 
+#: Default L2 weight decay, measured (``docs/results.md``); ``handgrad train`` uses the same.
+REGRESSOR_WEIGHT_DECAY = 3e-3
+CLASSIFIER_WEIGHT_DECAY = 1e-4
+#: Default hidden layers: the seed's own network; ``handgrad train`` uses the same.
+DEFAULT_HIDDEN = (128, 64)
+
 
 _NOT_FITTED_CACHE: dict[type, type] = {}
 
@@ -736,7 +742,7 @@ class MLPRegressor(_BaseMLP):
 
     def __init__(
         self,
-        hidden_layer_sizes=(128, 64),
+        hidden_layer_sizes=DEFAULT_HIDDEN,
         activation="relu",
         loss="mse",
         optimizer="adam",
@@ -745,7 +751,7 @@ class MLPRegressor(_BaseMLP):
         max_iter=200,
         init="auto",
         n_init=1,
-        weight_decay=3e-3,
+        weight_decay=REGRESSOR_WEIGHT_DECAY,
         early_stopping=False,
         validation_fraction=0.1,
         patience=20,
@@ -884,7 +890,7 @@ class MLPClassifier(_BaseMLP):
 
     def __init__(
         self,
-        hidden_layer_sizes=(128, 64),
+        hidden_layer_sizes=DEFAULT_HIDDEN,
         activation="relu",
         loss="auto",
         optimizer="adam",
@@ -893,7 +899,7 @@ class MLPClassifier(_BaseMLP):
         max_iter=200,
         init="auto",
         n_init=1,
-        weight_decay=1e-4,
+        weight_decay=CLASSIFIER_WEIGHT_DECAY,
         early_stopping=False,
         validation_fraction=0.1,
         patience=20,

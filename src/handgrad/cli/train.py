@@ -32,6 +32,7 @@ import numpy as np
 from ..activations import ACTIVATIONS
 from ..data import Dataset, Schema, list_datasets, load_csv, load_dataset, read_table, resolve_target
 from ..errors import DataError, HandgradError
+from ..estimators import CLASSIFIER_WEIGHT_DECAY, DEFAULT_HIDDEN, REGRESSOR_WEIGHT_DECAY
 from ..init import INITS, default_init
 from ..losses import LOSSES, get_loss
 from ..network import GRADIENT_METHODS, Network
@@ -123,7 +124,9 @@ def register(subparsers) -> None:
     d.add_argument("--dataset", metavar="NAME", help=f"a built-in data set: {', '.join(sorted(list_datasets()))}")
 
     m = p.add_argument_group("network")
-    m.add_argument("--hidden", type=int, nargs="*", metavar="N", help="hidden layer widths (default: 64 64)")
+    m.add_argument(
+        "--hidden", type=int, nargs="*", metavar="N", help="hidden layer widths (default: 128 64, the seed's)"
+    )
     m.add_argument(
         "--activation",
         nargs="+",
@@ -160,7 +163,11 @@ def register(subparsers) -> None:
         help="momentum of sgd/momentum/nesterov (default 0.9 for the latter two)",
     )
     o.add_argument(
-        "--weight-decay", type=float, default=0.0, metavar="LAMBDA", help="L2 on the weights (decoupled for adamw)"
+        "--weight-decay",
+        type=float,
+        metavar="LAMBDA",
+        help="L2 on the weights (decoupled for adamw); default: 3e-3 for regression, 1e-4 for classification, "
+        "as the estimators (measured in docs/results.md); 0 with --seed-compatible",
     )
     o.add_argument("--lr-schedule", choices=SCHEDULES, help="learning-rate schedule (default constant)")
     o.add_argument("--warmup", type=int, default=0, metavar="EPOCHS", help="epochs of linear learning-rate warm-up")
@@ -237,7 +244,7 @@ class _Settings:
             low = 1 if name in ("batch_size", "patience") else 0
             if value is not None and value < low:
                 raise usage_error(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value}")
-        self.hidden = list(args.hidden) if args.hidden is not None else ([128, 64] if seed else [64, 64])
+        self.hidden = list(args.hidden) if args.hidden is not None else list(DEFAULT_HIDDEN)
         if any(h < 1 for h in self.hidden):
             raise usage_error(f"--hidden widths must be positive integers, got {self.hidden}")
         acts = args.activation or ["relu"]
@@ -848,7 +855,13 @@ def run(args: argparse.Namespace) -> int:
     validation = encode(valid) if valid is not None else None
 
     # ---- optimizer
-    opt_kw = {"lr": cfg.lr, "weight_decay": args.weight_decay or None}
+    if args.weight_decay is not None:
+        weight_decay = args.weight_decay
+    elif cfg.seed_mode:
+        weight_decay = 0.0  # the seed's plain SGD
+    else:
+        weight_decay = REGRESSOR_WEIGHT_DECAY if task == "regression" else CLASSIFIER_WEIGHT_DECAY
+    opt_kw = {"lr": cfg.lr, "weight_decay": weight_decay or None}
     if cfg.optimizer in ("sgd", "momentum", "nesterov"):
         opt_kw["momentum"] = cfg.momentum
     optimizer = get_optimizer(cfg.optimizer, net.parameters(), **opt_kw)
@@ -909,7 +922,9 @@ def run(args: argparse.Namespace) -> int:
         act = cfg.activation if isinstance(cfg.activation, str) else "/".join(cfg.activation)
         say(
             f"network: {arch}, {act}, output {cfg.output_activation}, loss {loss}, init {init}; "
-            f"{cfg.optimizer} lr={optimizer.lr:g}, batch {cfg.batch_size}, {cfg.epochs} epochs"
+            f"{cfg.optimizer} lr={optimizer.lr:g}"
+            + (f", weight decay {weight_decay:g}" if weight_decay else "")
+            + f", batch {cfg.batch_size}, {cfg.epochs} epochs"
             + (", early stopping" if cfg.early_stopping else "")
             + ("" if cfg.scale else ", unscaled data")
             + (f", gradient {args.gradient}" if args.gradient != "backprop" else "")
@@ -980,7 +995,7 @@ def run(args: argparse.Namespace) -> int:
             "optimizer": cfg.optimizer,
             "lr": optimizer.lr if cfg.schedule is None else cfg.lr,
             "momentum": cfg.momentum,
-            "weight_decay": args.weight_decay,
+            "weight_decay": weight_decay,
             "lr_schedule": cfg.schedule,
             "epochs": cfg.epochs,
             "epochs_run": len(hist),
