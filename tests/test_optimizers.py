@@ -195,3 +195,34 @@ def test_get_optimizer_names_and_errors():
         SGD(params).step([np.ones((2, 3)), np.ones(3)])
     with pytest.raises(ShapeError, match="1 gradients for 2 parameters"):
         SGD(params).step([np.ones((3, 2))])
+
+
+def test_flush_subnormals_zeroes_only_subnormal_parameters_and_state():
+    tiny = np.finfo(np.float64).tiny
+    W = np.array([[1.0, tiny / 4, -tiny / 8], [0.0, tiny, -2.0]])
+    b = np.array([tiny / 2, 3.0])
+    opt = Adam([W, b], lr=1e-3)
+    opt.state["m"][0][...] = [[tiny / 16, 1.0, 0.0], [0.0, 0.0, 0.0]]
+    assert opt.flush_subnormals() == 4  # W: 2, b: 1, m: 1
+    np.testing.assert_array_equal(W, [[1.0, 0.0, 0.0], [0.0, tiny, -2.0]])  # tiny itself is normal: kept
+    np.testing.assert_array_equal(b, [0.0, 3.0])
+    np.testing.assert_array_equal(opt.state["m"][0], [[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    assert opt.flush_subnormals() == 0
+
+
+def test_training_leaves_no_subnormal_parameters():
+    # A dead ReLU unit under L2 decays towards 0; once per epoch the loop flushes what became subnormal.
+    from handgrad import Network
+    from handgrad.training import train
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    y = X[:, 0]
+    net = Network([3, 4, 1], random_state=0)
+    net.weights[0][1] = np.finfo(np.float64).tiny / 64  # a subnormal row, as a decayed dead unit ends
+    net.biases[0][1] = -10.0  # unit 2 dead: its weights only feel the decay
+    # SGD with L2: W ← W (1 − lr λ) keeps a subnormal weight subnormal, step after step
+    train(net, X, y, optimizer="sgd", lr=0.01, weight_decay=1e-2, epochs=2, random_state=0)
+    assert net.weights[0][1].tolist() == [0.0, 0.0, 0.0]
+    for p in net.parameters():
+        assert not ((p != 0) & (np.abs(p) < np.finfo(np.float64).tiny)).any()

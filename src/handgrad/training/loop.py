@@ -705,6 +705,11 @@ def train(
                     raise diverged(epoch, None, f"parameter {name} became non-finite")
             else:
                 loss_sum, last_sq_norm = general_epoch(epoch)
+            if not seed_mode:
+                # Subnormal weights and optimizer state slow every product down (see
+                # Optimizer.flush_subnormals); flushed at the epoch's end, before anything
+                # (validation, callbacks, checkpoints) reads them. Seed mode stays the seed's loop.
+                opt.flush_subnormals()
             if seed_mode and P is not None:
                 order = order[P[e]]  # the seed reshuffles the (already permuted) rows after each epoch
 
