@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from finite_differences import finite_differences
 from handgrad import Network, get_loss
 from handgrad import gradients as G
 
@@ -22,22 +23,6 @@ def problem(sizes=(4, 6, 5, 3), activation="tanh", N=7, seed=0):
     X = rng.normal(size=(N, sizes[0]))
     Y = rng.normal(size=(N, sizes[-1]))
     return net, X, Y
-
-
-def finite_differences(net, X, Y, loss="mse", eps=1e-6, sample_weight=None):
-    out = []
-    for p in net.parameters():
-        g = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            old = p[idx]
-            p[idx] = old + eps
-            J_plus = net.loss(X, Y, loss, sample_weight)
-            p[idx] = old - eps
-            J_minus = net.loss(X, Y, loss, sample_weight)
-            p[idx] = old
-            g[idx] = (J_plus - J_minus) / (2 * eps)
-        out.append(g)
-    return out
 
 
 def test_columns_fast_path_equals_public_method():

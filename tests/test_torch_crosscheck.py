@@ -27,6 +27,7 @@ import zlib
 import numpy as np
 import pytest
 
+from finite_differences import finite_differences
 from handgrad import Network
 from handgrad.activations import ACTIVATIONS
 
@@ -87,23 +88,6 @@ def torch_gradients(weights, biases, activation_names, X, Y, loss_name, sample_w
     for W, b in zip(Ws, bs):
         grads += [W.grad.numpy(), b.grad.numpy()]
     return float(J.detach()), grads
-
-
-def finite_differences(net, X, Y, loss, eps=1e-6, sample_weight=None):
-    """Central differences (J(θ+ε) − J(θ−ε)) / 2ε of every parameter entry, written here (not handgrad's gradcheck)."""
-    out = []
-    for p in net.parameters():  # live arrays: perturb in place, restore after
-        g = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            old = p[idx]
-            p[idx] = old + eps
-            J_plus = net.loss(X, Y, loss, sample_weight)
-            p[idx] = old - eps
-            J_minus = net.loss(X, Y, loss, sample_weight)
-            p[idx] = old
-            g[idx] = (J_plus - J_minus) / (2 * eps)
-        out.append(g)
-    return out
 
 
 def pre_activations(weights, biases, activation, X):
