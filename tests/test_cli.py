@@ -175,6 +175,18 @@ def test_regression_train_predict_evaluate_roundtrip_with_shuffled_columns(data_
     r2 = run_cli("predict", model, shuffled, "-o", out2)
     assert r1.returncode == 0 and r2.returncode == 0, r1.stderr + r2.stderr
     assert out1.read_bytes() == out2.read_bytes()  # same predictions, whatever the column order
+
+    # A file to fill in: the target column present but empty is ignored, not a missing-value error.
+    template = tmp_path / "template.csv"
+    with open(template, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["charges", *(names[j] for j in order)])
+        for row in M:
+            w.writerow(["", *(repr(float(row[1 + j])) for j in order)])
+    out3 = tmp_path / "p3.csv"
+    r3 = run_cli("predict", model, template, "-o", out3)
+    assert r3.returncode == 0, r3.stderr
+    assert out3.read_bytes() == out1.read_bytes()
     h, P = read_columns(out1)
     assert h == ["charges_predicted"] and P.shape == (n, 1)
 

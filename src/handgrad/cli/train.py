@@ -362,7 +362,7 @@ def _load_train_csv(args) -> Dataset:
                 f"{args.train}: target {target!r} has {n_classes} distinct values; too many for classification"
             )
         schema = Schema.fit(table, target, task="binary" if n_classes == 2 else "multiclass", missing=missing)
-    X, y, rows = schema.encode(table)
+    X, y, rows = schema.encode(table, require_target=True)
     return Dataset(X, y, schema.feature_names, target, schema.task, schema, str(args.train), rows)
 
 

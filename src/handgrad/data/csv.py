@@ -188,7 +188,7 @@ def load_csv(
     table = read_table(path, drop=drop, categorical=categorical, delimiter=delimiter)
     target_name = resolve_target(table, target)
     schema = Schema.fit(table, target_name, task=task, missing=missing or "error")
-    X, y, rows = schema.encode(table)
+    X, y, rows = schema.encode(table, require_target=target_name is not None)
     return Dataset(X, y, schema.feature_names, target_name, schema.task, schema, str(path), rows)
 
 

@@ -276,7 +276,10 @@ class Schema:
             Override the schema's missing-value policy (``"error"``/``"drop"`` make
             sense at prediction time; imputation uses the fill values learned in fit).
         require_target : bool
-            Raise if the target column is absent (evaluation); otherwise ``y`` is None.
+            True (training, evaluation): the target column must be there, and its
+            missing values follow the policy like any column's. False (prediction):
+            ``y`` is None when the column is absent or has any missing value (a file
+            of rows to predict may carry an empty target column).
 
         Returns
         -------
@@ -297,6 +300,10 @@ class Schema:
                 f"this file has {table.names})"
             )
         has_target = self.target is not None and self.target in table.columns
+        if has_target and not require_target and table.has_missing(self.target):
+            # Prediction: the target is not needed, and a target column left (partly) empty, as in a
+            # template of rows to predict, is not an error: it is ignored.
+            has_target = False
         if require_target and not has_target:
             raise DataError(
                 f"{table.path}: the target column {self.target!r} is missing; columns: {table.names}"
