@@ -148,6 +148,8 @@ def train_valid_test_split(
         parts[1].append(group[:n_valid])
         parts[2].append(group[n_valid : n_valid + n_test])
         parts[0].append(group[n_valid + n_test :])
+    if stratify:
+        _fill_empty_parts(parts, (valid, test))
     index = [np.sort(np.concatenate(p)) for p in parts]
     if index[0].size == 0:
         raise DataError(
@@ -158,6 +160,27 @@ def train_valid_test_split(
         data.subset(index[1]) if valid > 0 else None,
         data.subset(index[2]) if test > 0 else None,
     )
+
+
+def _fill_empty_parts(parts: list[list[np.ndarray]], fractions: tuple[float, float]) -> None:
+    """Give a requested validation or test part that stratification left empty one sample.
+
+    NOTE: per class, ``round(n_class * fraction)`` is 0 for a class with few samples,
+    so with many small classes (5 rows of 5 classes, valid=0.2) every class keeps all
+    its rows for training and the validation part would be empty although it was asked
+    for (the documented rule: at least one sample per non-zero part). The sample is
+    taken from the class with the most training samples, which disturbs the class
+    proportions least; a class is never left without training samples while another
+    has two or more.
+    """
+    for k, fraction in zip((1, 2), fractions):
+        if fraction == 0 or sum(p.size for p in parts[k]) > 0:
+            continue
+        g = int(np.argmax([p.size for p in parts[0]]))
+        if sum(p.size for p in parts[0]) < 2:
+            return  # too few samples: the caller reports it
+        parts[k][g] = parts[0][g][:1]
+        parts[0][g] = parts[0][g][1:]
 
 
 def _part_size(n: int, fraction: float, at_least_one: bool) -> int:

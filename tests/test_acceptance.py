@@ -1,0 +1,56 @@
+"""Regressions found by using handgrad as its users would (a student, a teacher, a practitioner).
+
+Each test reproduces one bug seen from the outside (a command line run, a script)
+and fails without its fix.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+from handgrad.data import load_csv
+from handgrad.data.table import train_valid_test_split
+
+
+def run_cli(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "handgrad", *map(str, args)], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
+
+
+def one_line_error(r: subprocess.CompletedProcess, *needles: str) -> str:
+    """Exit 2 with one line on stderr naming every needle, no traceback."""
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("handgrad"), r.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+# ------------------------------------------------------------ splitting
+def test_stratified_split_gives_a_requested_validation_part_at_least_one_sample(tmp_path):
+    # 5 rows of 5 classes: per class round(1 * 0.2) = 0, so stratification used to leave the
+    # validation part empty and `handgrad train` failed with "X_val has no samples".
+    f = tmp_path / "tiny.csv"
+    f.write_text("a,b,y\n0,1,0\n2,3,1\n4,5,2\n6,7,3\n8,9,4\n")
+    data = load_csv(f, target="y")
+    assert data.task == "multiclass"
+    X = data.X
+    parts = train_valid_test_split(data, valid=0.2, random_state=0)
+    assert len(parts.valid) == 1
+    assert len(parts.train) == 4
+    # No sample lost or duplicated.
+    together = np.sort(np.concatenate([parts.train.X[:, 0], parts.valid.X[:, 0]]))
+    assert together.tolist() == X[:, 0].tolist()
+
+
+def test_train_on_tiny_file_with_one_row_per_class_holds_one_row_out(tmp_path):
+    f = tmp_path / "tiny.csv"
+    f.write_text("a,b,label\n1,2,1\n2,1,2\n3,4,3\n4,3,4\n5,6,5\n")
+    r = run_cli("train", "--train", f, "--epochs", "2", "--no-save", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "valid          1" in r.stdout, r.stdout
