@@ -54,3 +54,21 @@ def test_train_on_tiny_file_with_one_row_per_class_holds_one_row_out(tmp_path):
     r = run_cli("train", "--train", f, "--epochs", "2", "--no-save", "--quiet")
     assert r.returncode == 0, r.stderr
     assert "valid          1" in r.stdout, r.stdout
+
+
+# ------------------------------------------------------------- derive -o
+def test_derive_never_overwrites_an_existing_output_without_force(tmp_path):
+    out = tmp_path / "notes.tex"
+    out.write_text("my own notes\n")
+    r = run_cli("derive", "--inputs", 2, "--hidden", 3, "--outputs", 1, "-o", out)
+    one_line_error(r, "notes.tex", "--force")
+    assert out.read_text() == "my own notes\n"
+    r = run_cli("derive", "--inputs", 2, "--hidden", 3, "--outputs", 1, "-o", out, "--force")
+    assert r.returncode == 0, r.stderr
+    assert out.read_text().startswith("\\documentclass")
+
+
+def test_derive_into_a_missing_folder_names_the_folder(tmp_path):
+    r = run_cli("derive", "--inputs", 2, "--outputs", 1, "-o", tmp_path / "nope" / "d.md")
+    one_line_error(r, "the folder", "nope")
+    assert not (tmp_path / "nope").exists()

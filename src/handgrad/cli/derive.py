@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..teaching.derive import FORMATS, derive
+from ._common import check_new_file, write_text_atomically
 
 EXAMPLES = """examples:
   handgrad derive --inputs 37 --hidden 128 64 --outputs 1 --activation relu --loss mse
@@ -56,7 +57,15 @@ def register(subparsers) -> None:
         default=None,
         help="output format (default: from the -o suffix .md/.tex/.txt, else text)",
     )
-    p.add_argument("-o", "--output", type=Path, default=None, metavar="FILE", help="write the derivation to FILE")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the derivation to FILE (never over an existing file without --force)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing -o file")
     p.add_argument("--check", action="store_true", help="evaluate the formulas numerically; exit 1 if they fail")
     p.add_argument("--batch", type=int, default=4, help="batch size N of the check (default 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the check (default 0)")
@@ -77,13 +86,16 @@ def run(args: argparse.Namespace) -> int:
             f"--activation got {len(args.activation)} names {args.activation} for {len(args.hidden)} hidden "
             "layers; give one name, or one per hidden layer"
         )
+    if args.output is not None:
+        # Checked before any work: nothing the user had is overwritten without --force.
+        check_new_file(args.output, force=args.force, what="output", flag="-o")
     der = derive(sizes, activation, args.output_activation, args.loss)
     fmt = args.format
     if fmt is None:
         fmt = _SUFFIX_FORMATS.get(args.output.suffix.lower(), "text") if args.output else "text"
     out = der.render(fmt)
     if args.output is not None:
-        args.output.write_text(out, encoding="utf-8")
+        write_text_atomically(args.output, out, force=args.force)
         print(f"wrote {args.output} ({fmt})", file=sys.stderr)
     else:
         sys.stdout.write(out)
