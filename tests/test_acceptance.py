@@ -10,9 +10,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
+from handgrad import Network, gradcheck, train
 from handgrad.data import load_csv
 from handgrad.data.table import train_valid_test_split
+from handgrad.errors import ConfigError
+from handgrad.teaching.derive import derive
 
 
 def run_cli(*args, cwd=None) -> subprocess.CompletedProcess:
@@ -72,3 +76,26 @@ def test_derive_into_a_missing_folder_names_the_folder(tmp_path):
     r = run_cli("derive", "--inputs", 2, "--outputs", 1, "-o", tmp_path / "nope" / "d.md")
     one_line_error(r, "the folder", "nope")
     assert not (tmp_path / "nope").exists()
+
+
+# ------------------------------------------- a loss that cannot fit the network
+def test_softmax_over_one_output_is_refused_not_checked_on_zeros():
+    # The softmax of one logit is 1: J = 0 and every gradient 0, so gradcheck "passed"
+    # and training changed nothing.
+    net = Network([3, 4, 1], random_state=0)
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    with pytest.raises(ConfigError, match="at least 2 outputs"):
+        net.gradients(X, np.zeros(5), loss="softmax_crossentropy")
+    with pytest.raises(ConfigError, match="at least 2 outputs"):
+        gradcheck(net, X, np.zeros(5), loss="softmax_crossentropy")
+    with pytest.raises(ConfigError, match="at least 2 outputs"):
+        train(net, X, np.zeros(5), loss="softmax_crossentropy", epochs=1)
+    with pytest.raises(ConfigError, match="at least 2 outputs"):
+        derive([3, 4, 1], loss="softmax_crossentropy")
+
+
+def test_cli_gradcheck_and_derive_refuse_softmax_with_one_output():
+    for command in ("gradcheck", "derive"):
+        r = run_cli(command, "--inputs", 3, "--hidden", 4, "--outputs", 1, "--loss", "softmax_crossentropy")
+        one_line_error(r, "at least 2 outputs", "binary_crossentropy")
+        assert r.stdout == ""

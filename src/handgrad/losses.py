@@ -91,6 +91,13 @@ class Loss:
         """Map network outputs to predictions in target space (identity here)."""
         return Yhat
 
+    def check_outputs(self, n_outputs: int) -> None:
+        """Raise :class:`ConfigError` if this loss cannot train a network with ``n_outputs`` outputs.
+
+        Called once at the public boundary (``Network.gradients``, ``train``,
+        ``derive``), never in the fast path. Any count fits the other losses.
+        """
+
     def _per_sample(self, Yhat, Y):  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -262,6 +269,21 @@ class SoftmaxCrossEntropy(Loss):
     def output(self, Z):
         """p = softmax(z), the class probabilities."""
         return softmax(Z)
+
+    def check_outputs(self, n_outputs: int) -> None:
+        """At least two outputs (classes).
+
+        NOTE: the softmax of a single logit is 1 whatever the logit, so with one
+        output J = 0 and every gradient is exactly 0: training would change
+        nothing and a gradient check would pass on zeros. Two classes with one
+        output is binary_crossentropy.
+        """
+        if n_outputs < 2:
+            raise ConfigError(
+                f"softmax_crossentropy needs at least 2 outputs (one per class), got {n_outputs}: "
+                "the softmax of one logit is always 1, so J = 0 and every gradient is 0; "
+                "for two classes with one output use binary_crossentropy"
+            )
 
 
 LOSSES: dict[str, type[Loss]] = {

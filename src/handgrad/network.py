@@ -422,7 +422,9 @@ class Network:
         X = check_X(X, self.n_inputs, self.dtype)
         Y = check_Y(Y, X.shape[0], self.n_outputs, self.dtype)
         w = check_sample_weight(sample_weight, X.shape[0], self.dtype)
-        return X.T, Y.T, get_loss(loss), w
+        loss_fn = get_loss(loss)
+        loss_fn.check_outputs(self.n_outputs)
+        return X.T, Y.T, loss_fn, w
 
 
 def _check_dtype(dtype) -> np.dtype:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..activations import ACTIVATIONS
 from ..gradcheck import gradcheck
-from ..losses import LOSSES
+from ..losses import LOSSES, get_loss
 from ..network import GRADIENT_METHODS, Network
 from ._common import usage_error
 
@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         init=args.init,
         random_state=args.seed,
     )
+    get_loss(args.loss).check_outputs(args.outputs)  # before printing anything: e.g. a softmax over one output
     rng = np.random.default_rng(args.seed + 1)
     X = rng.normal(size=(args.batch, args.inputs))
     if args.loss == "softmax_crossentropy":

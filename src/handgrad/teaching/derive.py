@@ -394,7 +394,9 @@ def derive(
         network = Network(list(network), activation, output_activation, init="randn", random_state=0)
     sizes, acts = network.layer_sizes, network.activations
     L = len(acts)
-    form = _loss_form(get_loss(loss), sizes[-1])
+    loss = get_loss(loss)
+    loss.check_outputs(sizes[-1])  # e.g. a softmax over one output: J = 0, nothing to derive
+    form = _loss_form(loss, sizes[-1])
     sig, dsig = _funcs(acts)
 
     W = [indexed("W", "W", "W", l) for l in range(1, L + 1)]

@@ -507,6 +507,7 @@ def train(
     dtype = network.dtype
     X = check_X(X, network.n_inputs, dtype)
     Y = check_Y(Y, X.shape[0], network.n_outputs, dtype)
+    loss_fn.check_outputs(network.n_outputs)
     w = check_sample_weight(sample_weight, X.shape[0], dtype)
     rng = np.random.default_rng(random_state)
 
