@@ -99,3 +99,27 @@ def test_cli_gradcheck_and_derive_refuse_softmax_with_one_output():
         r = run_cli(command, "--inputs", 3, "--hidden", 4, "--outputs", 1, "--loss", "softmax_crossentropy")
         one_line_error(r, "at least 2 outputs", "binary_crossentropy")
         assert r.stdout == ""
+
+
+# ------------------------------------------------------------- CSV files
+def test_trailing_delimiter_on_every_line_is_not_a_column(tmp_path):
+    # A spreadsheet export: "a,b,y," on every line. The empty, unnamed last column was
+    # taken as the default target (the last column) and the file could not be read.
+    f = tmp_path / "export.csv"
+    f.write_text("a,b,y,\n1,2,3,\n2,3,4.5,\n3,4,5,\n4,5,7.5,\n5,6,5,\n6,7,5.5,\n")
+    data = load_csv(f, target=-1)
+    assert data.target_name == "y"
+    assert data.feature_names == ["a", "b"]
+    assert data.y.tolist() == [3, 4.5, 5, 7.5, 5, 5.5]
+    r = run_cli("train", "--train", f, "--epochs", "2", "-o", tmp_path / "m.npz", "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("predict", tmp_path / "m.npz", f)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 7
+
+
+def test_an_unnamed_last_column_with_values_is_still_an_error(tmp_path):
+    f = tmp_path / "odd.csv"
+    f.write_text("a,b,y,\n1,2,3,\n2,3,4,x\n3,4,5,\n")
+    r = run_cli("train", "--train", f, "--target", "y", "--epochs", "1", "--no-save")
+    one_line_error(r, "odd.csv:1", "column 4 has no name")

@@ -11,7 +11,9 @@ naming ``file:line`` (1-based, as a text editor shows it) and the column by name
 A first column with an empty name (or pandas' ``"Unnamed: 0"``) holding
 non-negative integers in strictly increasing order is a row index (pandas'
 ``to_csv`` writes one; the seed's insurance files have one, with gaps where rows
-went to another split): it is dropped, and the schema says so. Any other column
+went to another split): it is dropped, and the schema says so. A last column
+without a name and without values (every line, the header included, ends with
+the delimiter, as spreadsheet exports often do) is ignored. Any other column
 without a name is an error (name it, or ``drop=[""]``).
 
 How it is fast
@@ -282,6 +284,7 @@ def read_table(
     )
     if block is not None:
         table.block, table.block_index = block, {name: j for j, name in enumerate(names)}
+    _drop_empty_last_column(table)
     _drop_row_index(table)
     if not table.names:
         raise DataError(f"{where}: every column was dropped; columns: {names}")
@@ -486,6 +489,32 @@ def _ragged(where: str, row_line: int, expected: int, got: int, delimiter: str) 
         f"{where}:{row_line}: expected {expected} fields (as in the header), found {got}; "
         f"check for a missing or extra {delimiter!r} or an unclosed quote"
     )
+
+
+def _drop_empty_last_column(table: RawTable) -> None:
+    """Forget a last column without a name and without a single value: a trailing delimiter.
+
+    NOTE: spreadsheet exports often end every line, the header included, with a
+    delimiter (``a,b,y,``). That makes an unnamed, empty last column which holds
+    nothing to learn from; treating it as a column made the default target (the
+    last column) an empty name and the file unreadable without ``--target``.
+    It is removed from the header too, so ``-1`` still means the last real column.
+    """
+    last = table.header[-1]
+    if last != "" or last not in table.names:
+        return
+    values = table.columns[last]
+    if table.kinds[last] == "numeric":
+        empty = bool(np.isnan(values).all())
+    else:
+        empty = all(v is None for v in values)
+    if not empty:
+        return
+    table.names.remove(last)
+    del table.columns[last]
+    del table.kinds[last]
+    table.missing_columns.discard(last)
+    table.header = table.header[:-1]
 
 
 def _drop_row_index(table: RawTable) -> None:
