@@ -123,3 +123,15 @@ def test_an_unnamed_last_column_with_values_is_still_an_error(tmp_path):
     f.write_text("a,b,y,\n1,2,3,\n2,3,4,x\n3,4,5,\n")
     r = run_cli("train", "--train", f, "--target", "y", "--epochs", "1", "--no-save")
     one_line_error(r, "odd.csv:1", "column 4 has no name")
+
+
+def test_delimiter_backslash_t_as_typed_in_a_shell_means_tab(tmp_path):
+    # The loader's message for a tab-separated file says delimiter='\t'; typed in a shell,
+    # --delimiter '\t' passes backslash + t, which was refused as "not one character".
+    f = tmp_path / "tabs.csv"
+    f.write_text("a\tb\ty\n1\t2\t3\n2\t1\t3.5\n3\t0.5\t4\n4\t0\t4.5\n5\t1\t4\n")
+    r = run_cli("train", "--train", f, "--epochs", "1", "-o", tmp_path / "m.npz", "--quiet", "--delimiter", "\\t")
+    assert r.returncode == 0, r.stderr
+    for command in ("predict", "evaluate"):
+        r = run_cli(command, tmp_path / "m.npz", f, "--delimiter", "tab")
+        assert r.returncode == 0, (command, r.stderr)

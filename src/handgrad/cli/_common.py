@@ -47,6 +47,21 @@ def usage_error(message: str) -> HandgradError:
     return UsageError(message)
 
 
+# ------------------------------------------------------------------ input files
+#: Names a shell user can type for separators that are awkward to type.
+DELIMITER_NAMES = {"\\t": "\t", "tab": "\t", "TAB": "\t", "semicolon": ";", "comma": ",", "space": " "}
+
+
+def delimiter_arg(text: str) -> str:
+    """``--delimiter``'s type: ``'\\t'`` (what ``--delimiter '\\t'`` passes) or ``tab`` is a tab.
+
+    NOTE: a shell passes ``--delimiter '\\t'`` as the two characters backslash and t,
+    not a tab; the loader's own message for a tab-separated file suggests
+    ``delimiter='\\t'``, so that spelling must work on the command line too.
+    """
+    return DELIMITER_NAMES.get(text, text)
+
+
 # ------------------------------------------------------------------ output files
 def check_new_file(path, *, force: bool, what: str, flag: str = "") -> Path:
     """Refuse, before any work is done, to write ``path`` if it exists (unless ``force``).

@@ -14,6 +14,7 @@ from ._common import (
     CLASSIFICATION,
     MISSING_CHOICES,
     TabularModel,
+    delimiter_arg,
     format_confusion,
     model_metrics,
     reading,
@@ -40,7 +41,9 @@ def register(subparsers) -> None:
     p.add_argument("model", metavar="MODEL", help="model file written by handgrad train")
     p.add_argument("csv", metavar="CSV", help="labelled rows (the model's columns and its target)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    p.add_argument("--delimiter", default=",", help="field separator (default ',')")
+    p.add_argument(
+        "--delimiter", default=",", type=delimiter_arg, help="field separator (default ','; tab: '\\t' or tab)"
+    )
     p.add_argument("--missing", choices=MISSING_CHOICES, help="override the model's policy")
     p.set_defaults(func=run)
 

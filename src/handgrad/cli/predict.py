@@ -20,6 +20,7 @@ from ._common import (
     TabularModel,
     check_new_file,
     csv_text,
+    delimiter_arg,
     fmt_number,
     reading,
     usage_error,
@@ -55,7 +56,9 @@ def register(subparsers) -> None:
     p.add_argument("--keep", action="store_true", help="also write the input file's columns (pass-through)")
     p.add_argument("--proba", action="store_true", help="classification: add the probability of each class")
     p.add_argument("--force", action="store_true", help="overwrite OUT.csv if it exists")
-    p.add_argument("--delimiter", default=",", help="field separator of CSV (default ',')")
+    p.add_argument(
+        "--delimiter", default=",", type=delimiter_arg, help="field separator of CSV (default ','; tab: '\\t' or tab)"
+    )
     p.add_argument(
         "--missing",
         choices=MISSING_CHOICES,

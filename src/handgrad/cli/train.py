@@ -44,6 +44,7 @@ from ._common import (
     RunFolder,
     TabularModel,
     check_new_file,
+    delimiter_arg,
     file_digest,
     format_confusion,
     model_metrics,
@@ -120,7 +121,12 @@ def register(subparsers) -> None:
         choices=MISSING_CHOICES,
         help="missing values: error (default) names file:line:column; drop the rows; or impute (mean, most_frequent)",
     )
-    d.add_argument("--delimiter", default=",", help="field separator of the CSV files (default ',')")
+    d.add_argument(
+        "--delimiter",
+        default=",",
+        type=delimiter_arg,
+        help="field separator of the CSV files (default ','; tab: '\\t' or tab)",
+    )
     d.add_argument("--dataset", metavar="NAME", help=f"a built-in data set: {', '.join(sorted(list_datasets()))}")
 
     m = p.add_argument_group("network")
