@@ -135,3 +135,32 @@ def test_delimiter_backslash_t_as_typed_in_a_shell_means_tab(tmp_path):
     for command in ("predict", "evaluate"):
         r = run_cli(command, tmp_path / "m.npz", f, "--delimiter", "tab")
         assert r.returncode == 0, (command, r.stderr)
+
+
+# ------------------------------------------------------------ the terminal
+def test_output_closed_by_its_reader_is_not_reported_as_an_error(tmp_path):
+    # `handgrad train ... | head -2` printed "handgrad: error: : Broken pipe" and exited 2.
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "handgrad",
+            "train",
+            "--dataset",
+            "sine",
+            "--epochs",
+            "300",
+            "--print-every",
+            "1",
+            "--no-early-stopping",
+            "--no-save",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    p.stdout.readline()
+    p.stdout.close()  # as `head -1` does
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141
+    assert err == ""

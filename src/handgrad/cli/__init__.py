@@ -7,7 +7,8 @@ taking the parsed ``argparse.Namespace`` and returning an exit code).
 Exit codes: 0 success; 2 a usage or data error (one line naming the problem, no
 traceback: an argparse usage error, any :class:`handgrad.errors.HandgradError`
 or an ``OSError`` on a user's file); 1 an internal failure (a bug: the traceback
-is printed); 130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM.
+is printed); 130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM; 141 (silently) when
+the reader of standard output closed it (``handgrad predict ... | head``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -118,6 +120,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.func(args) or 0)
         except HandgradError as exc:
             return error(str(exc))
+        except BrokenPipeError:
+            # The reader of standard output went away (`handgrad predict ... | head`): not an
+            # error of the user's input, so no message; point stdout at /dev/null so that the
+            # interpreter's final flush does not fail again, and exit as a shell reports SIGPIPE.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 141
         except FileNotFoundError as exc:
             return error(f"{exc.filename}: no such file")
         except IsADirectoryError as exc:
