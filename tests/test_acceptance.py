@@ -164,3 +164,15 @@ def test_output_closed_by_its_reader_is_not_reported_as_an_error(tmp_path):
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 141
     assert err == ""
+
+
+def test_integer_target_taken_as_classes_says_how_to_train_a_regression(tmp_path):
+    # Counts 0..6 are inferred as 7 classes; the run said only "multiclass", not why or how to overrule it.
+    f = tmp_path / "counts.csv"
+    f.write_text("a,count\n" + "".join(f"{i / 10},{i % 7}\n" for i in range(40)))
+    r = run_cli("train", "--train", f, "--epochs", "1", "--no-save")
+    assert r.returncode == 0, r.stderr
+    assert "taken as class labels; for amounts pass --task regression" in r.stdout
+    r = run_cli("train", "--train", f, "--epochs", "1", "--no-save", "--task", "regression")
+    assert "target: count (regression)" in r.stdout
+    assert "taken as class labels" not in r.stdout

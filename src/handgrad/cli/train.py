@@ -31,6 +31,7 @@ import numpy as np
 
 from ..activations import ACTIVATIONS
 from ..data import Dataset, Schema, list_datasets, load_csv, load_dataset, read_table, resolve_target
+from ..data.schema import MAX_CLASSES
 from ..errors import DataError, HandgradError
 from ..estimators import CLASSIFIER_WEIGHT_DECAY, DEFAULT_HIDDEN, REGRESSOR_WEIGHT_DECAY
 from ..init import INITS, default_init
@@ -319,6 +320,14 @@ def _load_data(args, cfg: _Settings) -> tuple[Dataset, Dataset | None, Dataset |
         with reading(args.train):
             train_ds = _load_train_csv(args)
         notes = [train_ds.summary()]
+        classes = train_ds.schema.classes or []
+        if args.task is None and train_ds.task == "multiclass" and not any(isinstance(c, str) for c in classes):
+            # NOTE: counts, ratings and ages are small integers too; say how the guess was made
+            # and how to overrule it, before a long run trains the wrong kind of model.
+            notes.append(
+                f"task inferred: {train_ds.target_name!r} holds {len(classes)} distinct integers "
+                f"(at most {MAX_CLASSES}), taken as class labels; for amounts pass --task regression"
+            )
         name = Path(args.train).stem
         valid = test = None
         if args.valid:
