@@ -304,6 +304,19 @@ def test_save_load_round_trip_keeps_labels_scaling_and_optimizer_state(tmp_path)
     np.testing.assert_allclose(back.network_.weights[0], est.network_.weights[0], rtol=1e-12)
 
 
+def test_class_load_reads_its_own_kind_and_refuses_the_other(tmp_path):
+    from handgrad.errors import ModelFileError
+
+    X, idx = blobs(40, 2)
+    path = tmp_path / "clf.npz"
+    est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, idx)
+    est.save(path)
+    back = MLPClassifier.load(path)
+    np.testing.assert_array_equal(back.predict(X), est.predict(X))
+    with pytest.raises(ModelFileError, match="holds a MLPClassifier, not a MLPRegressor"):
+        MLPRegressor.load(path)
+
+
 def test_arrays_and_metadata_are_json_able():
     X, Y = np.random.default_rng(0).normal(size=(20, 2)), np.random.default_rng(1).normal(size=(20, 2))
     est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, Y)

@@ -595,6 +595,20 @@ class _BaseMLP:
     def _extra_from_arrays_and_metadata(self, arrays: dict, meta: dict) -> None:
         """Subclass hook."""
 
+    @classmethod
+    def load(cls, path):
+        """Read an estimator of this class written by :meth:`save` (``MLPRegressor.load(path)``).
+
+        Same as :func:`handgrad.load`, but a file holding the other kind of estimator
+        is a :class:`~handgrad.errors.ModelFileError` rather than a surprise.
+        """
+        est = load(path)
+        if not isinstance(est, cls):
+            raise ModelFileError(
+                f"{path} holds a {type(est).__name__}, not a {cls.__name__}; read it with handgrad.load"
+            )
+        return est
+
     def save(self, path, force: bool = False) -> None:
         """Write the fitted estimator to ``path`` (network, scaling, classes, history, optimizer state).
 
