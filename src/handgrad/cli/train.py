@@ -20,7 +20,6 @@ second signal stops at once (no checkpoint).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import signal
 import sys
@@ -32,13 +31,13 @@ import numpy as np
 from ..activations import ACTIVATIONS
 from ..data import Dataset, Schema, list_datasets, load_csv, load_dataset, read_table, resolve_target
 from ..data.schema import MAX_CLASSES
-from ..errors import DataError, HandgradError
+from ..errors import DataError
 from ..estimators import CLASSIFIER_WEIGHT_DECAY, DEFAULT_HIDDEN, REGRESSOR_WEIGHT_DECAY
 from ..init import INITS, default_init
 from ..losses import LOSSES, get_loss
 from ..network import GRADIENT_METHODS, Network
 from ..preprocessing import scaling_stats, standardise
-from ..training import Callback, PrintEvery, TrainState, get_optimizer, train
+from ..training import Callback, PrintEvery, get_optimizer, train
 from ._common import (
     CLASSIFICATION,
     MISSING_CHOICES,
@@ -53,14 +52,15 @@ from ._common import (
     say,
     usage_error,
 )
+from ._interrupt import PER_INVOCATION, Checkpointer, Interrupted, graceful_stop, restore
+from ._plots import ScaledFitRecorder, draw_plots, plan_plots
+from ._seed_files import export_weights, read_init_weights, read_permutations
 
 #: The built-in data set of a bare ``handgrad train`` (and of ``handgrad``).
 DEFAULT_DATASET = "sine"
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
 TASK_CHOICES = ("regression", "classification", "binary", "multiclass")
-#: Options that belong to one invocation, not to the run: allowed beside --resume.
-PER_INVOCATION = {"resume", "quiet", "force", "func", "command"}
 
 EXAMPLES = """examples:
   handgrad train
@@ -381,225 +381,6 @@ def _load_train_csv(args) -> Dataset:
     return Dataset(X, y, schema.feature_names, target, schema.task, schema, str(args.train), rows)
 
 
-# ============================================================ files of the seed's experiment
-def _np_load(path, kind: str):
-    """``np.load(path)`` without pickle; a file that is not a NumPy file is a DataError naming ``kind``."""
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)):
-            raise
-        raise DataError(f"{path}: not a readable {kind} file: {exc}") from None
-
-
-def _read_init_weights(path, sizes: list[int], dtype) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """``W1, b1, ...`` from an .npz (no pickle), checked against the architecture ``sizes``."""
-    arch = "-".join(str(n) for n in sizes)
-    npz = _np_load(path, ".npz")
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise DataError(f"{path}: an .npy array, expected an .npz archive holding W1, b1, W2, b2, ...")
-    with npz:
-        L = len(sizes) - 1
-        expected = [f"{k}{l}" for l in range(1, L + 1) for k in "Wb"]
-        missing = [n for n in expected if n not in npz.files]
-        extra = [n for n in npz.files if n not in expected]
-        if missing or extra:
-            raise DataError(
-                f"{path}: the network {arch} needs the arrays {expected}"
-                + (f"; missing: {missing}" if missing else "")
-                + (f"; unexpected: {extra}" if extra else "")
-            )
-        weights, biases = [], []
-        for l in range(1, L + 1):
-            for kind, shape in (("W", (sizes[l], sizes[l - 1])), ("b", (sizes[l],))):
-                name = f"{kind}{l}"
-                try:
-                    a = npz[name]
-                except ValueError as exc:  # an object array: would need pickle
-                    raise DataError(f"{path}: array {name} cannot be read without pickle ({exc})") from None
-                if kind == "b" and a.shape == (sizes[l], 1):
-                    a = a[:, 0]  # documented: a MATLAB column b_l (n_l, 1) is accepted
-                if a.shape != shape:
-                    raise DataError(
-                        f"{path}: {name} has shape {a.shape}, but the network {arch} needs {shape} "
-                        f"({'W_l is (n_l, n_{l-1})' if kind == 'W' else 'b_l has n_l values'})"
-                    )
-                if a.dtype.kind not in "fiu":
-                    raise DataError(f"{path}: {name} has dtype {a.dtype}; expected floating-point numbers")
-                a = a.astype(dtype)
-                if not np.isfinite(a).all():
-                    raise DataError(f"{path}: {name} holds NaN or infinity")
-                (weights if kind == "W" else biases).append(a)
-    return weights, biases
-
-
-def _read_permutations(path, epochs: int, n_rows: int) -> np.ndarray:
-    """The seed's per-epoch permutations: an .npy of shape (epochs, n_rows), 0-based, each row a permutation."""
-    P = _np_load(path, ".npy")
-    if not isinstance(P, np.ndarray):
-        P.close()
-        raise DataError(f"{path}: an .npz archive; expected one .npy array of shape (epochs, n_rows)")
-    if P.shape != (epochs, n_rows):
-        raise DataError(
-            f"{path}: permutations of shape {P.shape}; expected (epochs, training rows) = ({epochs}, {n_rows})"
-        )
-    if P.dtype.kind not in "iu":
-        if P.dtype.kind == "f" and np.isfinite(P).all() and np.all(P == np.round(P)):
-            P = P.astype(np.int64)
-        else:
-            raise DataError(f"{path}: permutations must be integers (0-based row indices), got dtype {P.dtype}")
-    ok = np.sort(P, axis=1) == np.arange(n_rows)
-    bad = np.flatnonzero(~ok.all(axis=1))
-    if bad.size:
-        e = int(bad[0])
-        row = np.sort(P[e])
-        hint = "; it looks 1-based (MATLAB): subtract 1" if np.array_equal(row, np.arange(1, n_rows + 1)) else ""
-        raise DataError(
-            f"{path}: row {e} (epoch {e + 1}) is not a permutation of 0..{n_rows - 1} "
-            f"(values {int(P[e].min())}..{int(P[e].max())}, {np.unique(P[e]).size} distinct){hint}"
-        )
-    return P.astype(np.intp)
-
-
-def _export_weights(path, network: Network, force: bool) -> None:
-    from ..modelfile import atomic_write
-
-    state = network.state_dict()
-    try:
-        atomic_write(path, lambda f: np.savez(f, **state), force=force)
-    except HandgradError as exc:
-        raise usage_error(str(exc).replace("force=True (--force)", "--force")) from None
-
-
-# ============================================================ plots
-def _have_matplotlib() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _plan_plots(args, task: str, n_features: int, default_run: bool, run: RunFolder) -> tuple[dict, list[str]]:
-    """``({kind: path}, notes)``: which plots to draw where, decided (and checked) before training."""
-    regression = task == "regression"
-    applies = {
-        "loss": True,
-        "pred": regression,
-        "fit": regression and n_features == 1,
-        "gif": regression and n_features == 1,
-        "boundary": task in CLASSIFICATION and n_features == 2,
-        "activations": True,
-    }
-    why = {
-        "pred": "regression",
-        "fit": "one input, regression",
-        "gif": "one input, regression",
-        "boundary": "two inputs, classification",
-    }
-    files = {
-        "loss": "loss.png",
-        "pred": "predicted_vs_actual.png",
-        "fit": "fit.png",
-        "gif": "fit.gif",
-        "boundary": "decision_boundary.png",
-        "activations": "activations.png",
-    }
-    plan: dict[str, Path] = {}
-    notes: list[str] = []
-    explicit = {k: getattr(args, f"plot_{k}") for k in files if getattr(args, f"plot_{k}")}
-    for kind, path in explicit.items():
-        if not applies[kind]:
-            raise usage_error(
-                f"--plot-{kind} applies to {why[kind]} problems; this one is {task} with {n_features} inputs"
-            )
-        plan[kind] = Path(path)
-    folder = None
-    if args.plot is not None:
-        folder = Path(args.plot) if args.plot else None
-    if args.plot is not None or (default_run and not explicit):
-        for kind, ok in applies.items():
-            if ok and kind not in plan:
-                plan[kind] = (folder if folder is not None else run.planned) / files[kind]
-    if not plan:
-        return plan, notes
-    if not _have_matplotlib():
-        if default_run and args.plot is None and not explicit:
-            notes.append('plots skipped: matplotlib is not installed; get them with: pip install "handgrad[plot]"')
-            return {}, notes
-        raise usage_error('plots need matplotlib, which is not installed: pip install "handgrad[plot]"')
-    for kind, path in plan.items():
-        if kind == "gif" and path.suffix.lower() != ".gif":
-            raise usage_error(f"{path}: the animation is a GIF; give a file name ending in .gif (--plot-gif)")
-        if path.parent == run.planned or (folder is not None and path.parent == folder):
-            if path.exists() and not args.force:
-                raise usage_error(f"{path}: the plot file already exists; pass --force to overwrite it")
-            continue  # the folder is created when the plots are drawn
-        check_new_file(path, force=args.force, what="plot", flag=f"--plot-{kind}")
-    return plan, notes
-
-
-def _draw_plots(
-    plan: dict, model: TabularModel, hist, train_ds, valid, recorder, run: RunFolder, force: bool
-) -> list[Path]:
-    from .. import plots
-
-    written = []
-    shown = valid if valid is not None else train_ds
-    for kind, path in plan.items():
-        if path.parent == run.planned:
-            run.get()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if kind == "loss":
-            title = "Loss per epoch" + (" (standardised target)" if model.y_scale[0] != 1 else "") + f": {model.loss}"
-            written.append(plots.plot_loss_curves(hist.to_dict(), path, title=title, overwrite=force))
-        elif kind == "pred":
-            where = "validation" if valid is not None else "training"
-            written.append(
-                plots.plot_predicted_vs_actual(
-                    shown.y,
-                    model.predict_values(shown.X),
-                    path,
-                    output_names=[str(shown.target_name)],
-                    title=f"{where} set",
-                    overwrite=force,
-                )
-            )
-        elif kind == "fit":
-            written.append(plots.plot_fit_1d(model.predict_values, train_ds.X, train_ds.y, path, overwrite=force))
-        elif kind == "gif" and recorder is not None:
-            written.append(recorder.animate(train_ds.X, train_ds.y, path, max_frames=50, overwrite=force))
-        elif kind == "boundary":
-            written.append(plots.plot_decision_boundary(model.predict_index, shown.X, shown.y, path, overwrite=force))
-        elif kind == "activations":
-            # σ and σ' of every distinct activation the network uses, in layer order.
-            names = list(dict.fromkeys(a.name for a in model.network.activations))
-            written.append(plots.plot_activations(names, path, overwrite=force))
-    return written
-
-
-class _ScaledFitRecorder(Callback):
-    """Records the fitted curve (in the data's units) during training, for the GIF."""
-
-    def __init__(self, model: TabularModel, x: np.ndarray, every: int):
-        from ..plots import FitRecorder
-
-        grid = np.linspace(x.min() - 0.05 * np.ptp(x), x.max() + 0.05 * np.ptp(x), 200)
-        self.recorder = FitRecorder(lambda X: model.predict_values(np.asarray(X).reshape(-1, 1)), grid, every=every)
-
-    def on_train_begin(self, context):
-        self.recorder.on_train_begin(context)
-
-    def on_epoch_end(self, epoch, logs):
-        self.recorder.on_epoch_end(epoch, logs)
-
-    def on_train_end(self, history):
-        self.recorder.on_train_end(history)
-
-    def animate(self, x, y, path, **kw):
-        return self.recorder.animate(x, y, path, **kw)
-
-
 # ============================================================ printing
 class _Report(Callback):
     """Every ``k`` epochs: the seed's ``Epoch k, Validation Loss: v`` line, in the target's units.
@@ -657,118 +438,13 @@ def _print_metrics(model: TabularModel, parts: list[tuple[str, Dataset]], quiet:
     return results
 
 
-# ============================================================ interruption
-class _Interrupted(Exception):
-    def __init__(self, signum: int, epoch: int, path: Path | None):
-        super().__init__(signum, epoch, path)
-        self.signum, self.epoch, self.path = signum, epoch, path
-
-
-class _StopRequest:
-    """First SIGINT/SIGTERM: finish the epoch, checkpoint, stop. A second one: stop at once."""
-
-    def __init__(self):
-        self.signum: int | None = None
-
-    def handler(self, signum, frame):
-        if self.signum is not None:
-            from . import Terminated
-
-            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-        self.signum = signum
-        print(
-            "handgrad: stopping at the end of this epoch to write a checkpoint (signal again to stop at once)",
-            file=sys.stderr,
-            flush=True,
-        )
-
-
-@contextlib.contextmanager
-def _graceful_stop():
-    stop = _StopRequest()
-    previous = {}
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, stop.handler)
-    except ValueError:  # not the main thread: leave the signals alone
-        pass
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-class _Checkpointer:
-    """``on_checkpoint`` of :func:`train`, called after every epoch with the full :class:`TrainState`.
-
-    Writes the state every ``every`` epochs, and at once when a stop was requested
-    (then raises :class:`_Interrupted`): the state is taken at an epoch boundary,
-    so a resumed run continues exactly where this one stopped.
-    """
-
-    def __init__(self, every: int, path_of, stop: _StopRequest, config: dict):
-        self.every = every
-        self.path_of = path_of  # a callable: the path (creating the run folder) when first needed
-        self.stop = stop
-        self.config = config
-        self.written: Path | None = None
-
-    def __call__(self, state: TrainState) -> None:
-        due = self.every and state.epoch % self.every == 0
-        if due or self.stop.signum is not None:
-            self.write(state)
-        if self.stop.signum is not None:
-            raise _Interrupted(self.stop.signum, state.epoch, self.written)
-
-    def write(self, state: TrainState) -> None:
-        from ..modelfile import save_arrays_json
-
-        arrays, meta = state.to_arrays_and_metadata()
-        meta["cli"] = self.config
-        path = self.path_of()
-        save_arrays_json(path, arrays, meta, force=True)  # our own file, replaced atomically each time
-        self.written = path
-
-
-def _restore(args) -> tuple[argparse.Namespace, TrainState, dict]:
-    """The run's arguments and state from ``--resume CHECKPOINT``."""
-    from ..modelfile import load_arrays_json
-
-    assert _PARSER is not None
-    flags = {a.dest: a.option_strings[0] for a in _PARSER._actions if a.option_strings}
-    given = [flags.get(k, k) for k, v in vars(args).items() if k not in PER_INVOCATION and v != _PARSER.get_default(k)]
-    if given:
-        raise usage_error(
-            f"--resume continues a run with the settings stored in its checkpoint; drop {', '.join(given)} "
-            "(only --quiet and --force may be given with --resume)"
-        )
-    arrays, meta = load_arrays_json(args.resume)
-    cli = meta.pop("cli", None)
-    if not isinstance(cli, dict) or "args" not in cli:
-        raise usage_error(f"{args.resume}: a handgrad file, but not a checkpoint written by 'handgrad train'")
-    try:
-        state = TrainState.from_arrays_and_metadata(arrays, meta)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise usage_error(f"{args.resume}: the checkpoint is incomplete: {exc}") from None
-    restored = argparse.Namespace(**{**vars(args), **cli["args"]})
-    restored.resume, restored.quiet, restored.force = args.resume, args.quiet, args.force
-    for name, digest in cli.get("digests", {}).items():
-        path = cli["args"].get(name)
-        if path and file_digest(path) != digest:
-            raise usage_error(
-                f"{path} has changed since the checkpoint {args.resume} was written; resuming would not "
-                "reproduce the run (restore the file, or start a new run)"
-            )
-    return restored, state, cli
-
-
 # ============================================================ the command
 def run(args: argparse.Namespace) -> int:
     state = None
     run_folder_path = None
     if args.resume:
-        args, state, cli = _restore(args)
+        assert _PARSER is not None
+        args, state, cli = restore(args, _PARSER)
         run_folder_path = cli.get("run_folder")
     cfg = _Settings(args)
     quiet = args.quiet
@@ -809,7 +485,7 @@ def run(args: argparse.Namespace) -> int:
         if cfg.seed_mode:
             say("mode: seed-compatible (raw data, file order, gradient scaled by 2/batch_size, plain updates)")
     task = train_ds.task or "regression"
-    plan, plot_notes = _plan_plots(args, task, train_ds.n_features, default_run, run)
+    plan, plot_notes = plan_plots(args, task, train_ds.n_features, default_run, run)
 
     # ---- network
     n_out = len(train_ds.classes) if task == "multiclass" else 1
@@ -830,7 +506,7 @@ def run(args: argparse.Namespace) -> int:
         )
     init = args.init or cfg.init_scheme()
     if args.init_weights and not state:
-        weights, biases = _read_init_weights(args.init_weights, sizes, cfg.dtype)
+        weights, biases = read_init_weights(args.init_weights, sizes, cfg.dtype)
         net = Network.from_arrays(
             weights, biases, activation=cfg.activation, output_activation=cfg.output_activation, dtype=cfg.dtype
         )
@@ -846,7 +522,7 @@ def run(args: argparse.Namespace) -> int:
         )
     permutations = None
     if args.permutations:
-        permutations = _read_permutations(args.permutations, cfg.epochs, train_ds.n_samples)
+        permutations = read_permutations(args.permutations, cfg.epochs, train_ds.n_samples)
 
     # ---- scaling (the network sees standardised inputs and regression targets, unless seed mode / --no-scale)
     x_mean, x_scale = scaling_stats(train_ds.X, enabled=cfg.scale)
@@ -896,7 +572,7 @@ def run(args: argparse.Namespace) -> int:
             )
     recorder = None
     if "gif" in plan:
-        recorder = _ScaledFitRecorder(model, train_ds.X[:, 0], every=max(1, cfg.epochs // 50))
+        recorder = ScaledFitRecorder(model, train_ds.X[:, 0], every=max(1, cfg.epochs // 50))
         callbacks.append(recorder)
 
     def checkpoint_file() -> Path:
@@ -949,8 +625,8 @@ def run(args: argparse.Namespace) -> int:
 
     # ---- train
     t0 = time.perf_counter()
-    with _graceful_stop() as stop:
-        checkpointer = _Checkpointer(args.checkpoint_every, checkpoint_file, stop, config)
+    with graceful_stop() as stop:
+        checkpointer = Checkpointer(args.checkpoint_every, checkpoint_file, stop, config)
         try:
             hist = train(
                 net,
@@ -975,11 +651,11 @@ def run(args: argparse.Namespace) -> int:
                 permutations=permutations,
                 print_every=0,
                 progress=False if quiet else None,
-                checkpoint_every=1,  # the checkpointer decides when to write (see _Checkpointer)
+                checkpoint_every=1,  # the checkpointer decides when to write (see Checkpointer)
                 on_checkpoint=checkpointer,
                 resume=state,
             )
-        except _Interrupted as exc:
+        except Interrupted as exc:
             code = 143 if exc.signum == signal.SIGTERM else 130
             name_ = "SIGTERM" if code == 143 else "SIGINT"
             print(
@@ -1031,12 +707,12 @@ def run(args: argparse.Namespace) -> int:
         model.save(model_path, force=args.force)
         say(f"model saved to {model_path}")
     if args.export_weights:
-        _export_weights(args.export_weights, net, args.force)
+        export_weights(args.export_weights, net, args.force)
         say(f"final weights written to {args.export_weights}")
     for note in plot_notes:
         say(note)
     if plan:
-        for path in _draw_plots(plan, model, hist, train_ds, valid, recorder, run, force=args.force):
+        for path in draw_plots(plan, model, hist, train_ds, valid, recorder, run, force=args.force):
             say(f"plot: {path}")
     if checkpoint_path is not None and checkpointer.written is not None:
         say(f"last checkpoint: {checkpoint_path}", quiet=quiet)

@@ -1,0 +1,126 @@
+"""Interruption and resumption of ``handgrad train``: the graceful stop, the checkpointer, the restore.
+
+SIGINT (Ctrl-C) or SIGTERM lets the current epoch finish (:class:`StopRequest`,
+installed by :func:`graceful_stop`); :class:`Checkpointer` then writes the full
+:class:`~handgrad.training.TrainState` at that epoch boundary and raises
+:class:`Interrupted`. :func:`restore` reads such a checkpoint back for ``--resume``,
+with the run's arguments, refusing changed input files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+from pathlib import Path
+
+from ..training import TrainState
+from ._common import file_digest, usage_error
+
+#: Options that belong to one invocation, not to the run: allowed beside --resume.
+PER_INVOCATION = {"resume", "quiet", "force", "func", "command"}
+
+
+class Interrupted(Exception):
+    def __init__(self, signum: int, epoch: int, path: Path | None):
+        super().__init__(signum, epoch, path)
+        self.signum, self.epoch, self.path = signum, epoch, path
+
+
+class StopRequest:
+    """First SIGINT/SIGTERM: finish the epoch, checkpoint, stop. A second one: stop at once."""
+
+    def __init__(self):
+        self.signum: int | None = None
+
+    def handler(self, signum, frame):
+        if self.signum is not None:
+            from . import Terminated
+
+            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        self.signum = signum
+        print(
+            "handgrad: stopping at the end of this epoch to write a checkpoint (signal again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+@contextlib.contextmanager
+def graceful_stop():
+    stop = StopRequest()
+    previous = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, stop.handler)
+    except ValueError:  # not the main thread: leave the signals alone
+        pass
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class Checkpointer:
+    """``on_checkpoint`` of :func:`train`, called after every epoch with the full :class:`TrainState`.
+
+    Writes the state every ``every`` epochs, and at once when a stop was requested
+    (then raises :class:`Interrupted`): the state is taken at an epoch boundary,
+    so a resumed run continues exactly where this one stopped.
+    """
+
+    def __init__(self, every: int, path_of, stop: StopRequest, config: dict):
+        self.every = every
+        self.path_of = path_of  # a callable: the path (creating the run folder) when first needed
+        self.stop = stop
+        self.config = config
+        self.written: Path | None = None
+
+    def __call__(self, state: TrainState) -> None:
+        due = self.every and state.epoch % self.every == 0
+        if due or self.stop.signum is not None:
+            self.write(state)
+        if self.stop.signum is not None:
+            raise Interrupted(self.stop.signum, state.epoch, self.written)
+
+    def write(self, state: TrainState) -> None:
+        from ..modelfile import save_arrays_json
+
+        arrays, meta = state.to_arrays_and_metadata()
+        meta["cli"] = self.config
+        path = self.path_of()
+        save_arrays_json(path, arrays, meta, force=True)  # our own file, replaced atomically each time
+        self.written = path
+
+
+def restore(args, parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, TrainState, dict]:
+    """The run's arguments and state from ``--resume CHECKPOINT``; ``parser`` is the ``train`` parser (its defaults)."""
+    from ..modelfile import load_arrays_json
+
+    flags = {a.dest: a.option_strings[0] for a in parser._actions if a.option_strings}
+    given = [flags.get(k, k) for k, v in vars(args).items() if k not in PER_INVOCATION and v != parser.get_default(k)]
+    if given:
+        raise usage_error(
+            f"--resume continues a run with the settings stored in its checkpoint; drop {', '.join(given)} "
+            "(only --quiet and --force may be given with --resume)"
+        )
+    arrays, meta = load_arrays_json(args.resume)
+    cli = meta.pop("cli", None)
+    if not isinstance(cli, dict) or "args" not in cli:
+        raise usage_error(f"{args.resume}: a handgrad file, but not a checkpoint written by 'handgrad train'")
+    try:
+        state = TrainState.from_arrays_and_metadata(arrays, meta)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise usage_error(f"{args.resume}: the checkpoint is incomplete: {exc}") from None
+    restored = argparse.Namespace(**{**vars(args), **cli["args"]})
+    restored.resume, restored.quiet, restored.force = args.resume, args.quiet, args.force
+    for name, digest in cli.get("digests", {}).items():
+        path = cli["args"].get(name)
+        if path and file_digest(path) != digest:
+            raise usage_error(
+                f"{path} has changed since the checkpoint {args.resume} was written; resuming would not "
+                "reproduce the run (restore the file, or start a new run)"
+            )
+    return restored, state, cli
