@@ -20,7 +20,6 @@ second signal stops at once (no checkpoint).
 from __future__ import annotations
 
 import argparse
-import math
 import signal
 import sys
 import time
@@ -29,35 +28,30 @@ from pathlib import Path
 import numpy as np
 
 from ..activations import ACTIVATIONS
-from ..data import Dataset, Schema, list_datasets, load_csv, load_dataset, read_table, resolve_target
-from ..data.schema import MAX_CLASSES
-from ..errors import DataError
-from ..estimators import CLASSIFIER_WEIGHT_DECAY, DEFAULT_HIDDEN, REGRESSOR_WEIGHT_DECAY
-from ..init import INITS, default_init
+from ..data import Dataset, list_datasets
+from ..estimators import CLASSIFIER_WEIGHT_DECAY, REGRESSOR_WEIGHT_DECAY
+from ..init import INITS
 from ..losses import LOSSES, get_loss
 from ..network import GRADIENT_METHODS, Network
 from ..preprocessing import scaling_stats, standardise
 from ..training import Callback, PrintEvery, get_optimizer, train
 from ._common import (
-    CLASSIFICATION,
     MISSING_CHOICES,
     RunFolder,
     TabularModel,
     check_new_file,
     delimiter_arg,
     file_digest,
-    format_confusion,
-    model_metrics,
-    reading,
     say,
     usage_error,
 )
 from ._interrupt import PER_INVOCATION, Checkpointer, Interrupted, graceful_stop, restore
 from ._plots import ScaledFitRecorder, draw_plots, plan_plots
+from ._report import Report, loss_units, print_metrics
 from ._seed_files import export_weights, read_init_weights, read_permutations
+from ._train_data import DEFAULT_DATASET, load_data
+from ._train_settings import Settings
 
-#: The built-in data set of a bare ``handgrad train`` (and of ``handgrad``).
-DEFAULT_DATASET = "sine"
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
 TASK_CHOICES = ("regression", "classification", "binary", "multiclass")
@@ -239,205 +233,6 @@ def register(subparsers) -> None:
     _PARSER = p
 
 
-# ============================================================ settings
-class _Settings:
-    """The resolved settings of a run: every default filled in, every combination checked."""
-
-    def __init__(self, args: argparse.Namespace):
-        seed = bool(args.seed_compatible)
-        self.seed_mode = seed
-        for name in ("epochs", "batch_size", "print_every", "checkpoint_every", "warmup", "patience"):
-            value = getattr(args, name)
-            low = 1 if name in ("batch_size", "patience") else 0
-            if value is not None and value < low:
-                raise usage_error(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value}")
-        self.hidden = list(args.hidden) if args.hidden is not None else list(DEFAULT_HIDDEN)
-        if any(h < 1 for h in self.hidden):
-            raise usage_error(f"--hidden widths must be positive integers, got {self.hidden}")
-        acts = args.activation or ["relu"]
-        if len(acts) not in (1, len(self.hidden)):
-            raise usage_error(
-                f"--activation takes one name, or one per hidden layer ({len(self.hidden)}); got {len(acts)}: {acts}"
-            )
-        self.activation = acts[0] if len(acts) == 1 else list(acts)
-        self.output_activation = args.output_activation or "identity"
-        self.optimizer = args.optimizer or ("sgd" if seed else "adam")
-        self.lr = args.lr
-        if self.lr is None and seed:
-            self.lr = 1e-4
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise usage_error(f"--lr must be a positive number, got {self.lr}")
-        self.momentum = args.momentum
-        if self.momentum is not None and self.optimizer in ("adam", "adamw"):
-            raise usage_error(f"--momentum applies to sgd, momentum and nesterov, not to --optimizer {self.optimizer}")
-        self.epochs = args.epochs if args.epochs is not None else (100 if seed else 200)
-        self.batch_size = args.batch_size or 32
-        if args.early_stopping and seed:
-            raise usage_error("--seed-compatible runs every epoch as the seed does; drop --early-stopping")
-        self.early_stopping = (not seed) if args.early_stopping is None else bool(args.early_stopping)
-        self.scale = not (args.no_scale or seed)
-        if args.permutations and not seed:
-            raise usage_error("--permutations is the seed's reshuffling: use it with --seed-compatible")
-        if args.val_fraction is not None:
-            if not 0 <= args.val_fraction < 1:
-                raise usage_error(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
-            if args.valid and args.val_fraction > 0:
-                raise usage_error("give --valid or --val-fraction, not both")
-        default_fraction = 0.0 if (seed or args.valid) else 0.2
-        self.val_fraction = args.val_fraction if args.val_fraction is not None else default_fraction
-        default_every = 0 if args.quiet else (10 if seed else max(1, self.epochs // 10))
-        self.print_every = args.print_every if args.print_every is not None else default_every
-        if args.train and args.dataset:
-            raise usage_error("give --train FILE or --dataset NAME, not both")
-        if (args.valid or args.test) and not args.train:
-            raise usage_error("--valid and --test go with --train FILE")
-        self.schedule = None
-        if args.lr_schedule or args.warmup:
-            name = args.lr_schedule or "constant"
-            spec = {"name": name, "warmup": int(args.warmup)}
-            if name == "step":
-                spec.update(step_size=max(1, (self.epochs - args.warmup) // 3), gamma=0.1)
-            elif name == "cosine":
-                spec.update(total=max(1, self.epochs - args.warmup))
-            self.schedule = spec
-        self.dtype = np.float32 if args.float32 else np.float64
-
-    def init_scheme(self) -> str:
-        if self.seed_mode:
-            return "randn"  # the seed's W = randn(n_l, n_{l-1})
-        first = self.activation if isinstance(self.activation, str) else self.activation[0]
-        return default_init(first)
-
-
-# ============================================================ data
-def _load_data(args, cfg: _Settings) -> tuple[Dataset, Dataset | None, Dataset | None, str, list[str]]:
-    """``(train, valid, test, run name, notes)``; the valid/test parts may be None.
-
-    ``notes`` are lines to print, the first the summary of the data as loaded
-    (all its samples, before any part is held out).
-    """
-    if args.train:
-        with reading(args.train):
-            train_ds = _load_train_csv(args)
-        notes = [train_ds.summary()]
-        classes = train_ds.schema.classes or []
-        if args.task is None and train_ds.task == "multiclass" and not any(isinstance(c, str) for c in classes):
-            # NOTE: counts, ratings and ages are small integers too; say how the guess was made
-            # and how to overrule it, before a long run trains the wrong kind of model.
-            notes.append(
-                f"task inferred: {train_ds.target_name!r} holds {len(classes)} distinct integers "
-                f"(at most {MAX_CLASSES}), taken as class labels; for amounts pass --task regression"
-            )
-        name = Path(args.train).stem
-        valid = test = None
-        if args.valid:
-            with reading(args.valid):
-                valid = load_csv(args.valid, schema=train_ds.schema, require_target=True, delimiter=args.delimiter)
-        if args.test:
-            with reading(args.test):
-                test = load_csv(args.test, schema=train_ds.schema, require_target=True, delimiter=args.delimiter)
-    else:
-        if args.target or args.drop or args.categorical or args.missing or args.task:
-            raise usage_error("--target, --drop, --categorical, --missing and --task apply to a CSV file (--train)")
-        name = (args.dataset or DEFAULT_DATASET).strip().lower()
-        data = load_dataset(name)
-        notes = [data.summary()]
-        valid = test = None
-        train_ds = data
-        if data.n_samples < 20:
-            notes.append(f"{name} has only {data.n_samples} samples: training and validating on all of them")
-            if cfg.val_fraction > 0:
-                valid = data
-        else:
-            parts = data.split(valid=cfg.val_fraction, test=0.2, random_state=args.seed)
-            train_ds, valid, test = parts
-        return train_ds, valid, test, name, notes
-    if valid is None and cfg.val_fraction > 0:
-        parts = train_ds.split(valid=cfg.val_fraction, random_state=args.seed)
-        train_ds, valid = parts.train, parts.valid
-        notes.append(
-            f"validation: {valid.n_samples} rows held out of {Path(args.train).name} at random "
-            f"(--val-fraction {cfg.val_fraction:g}, seed {args.seed}"
-            + (", stratified)" if train_ds.task in CLASSIFICATION else ")")
-        )
-    return train_ds, valid, test, name, notes
-
-
-def _load_train_csv(args) -> Dataset:
-    table = read_table(args.train, drop=args.drop, categorical=args.categorical, delimiter=args.delimiter)
-    target = resolve_target(table, args.target if args.target is not None else -1)
-    task = args.task if args.task in ("regression", "binary", "multiclass") else None
-    missing = args.missing or "error"
-    schema = Schema.fit(table, target, task=task, missing=missing)
-    if args.task == "classification" and schema.task == "regression":
-        values = table.columns[target]
-        n_classes = np.unique(values[~np.isnan(values)]).size
-        if n_classes > 100:
-            raise DataError(
-                f"{args.train}: target {target!r} has {n_classes} distinct values; too many for classification"
-            )
-        schema = Schema.fit(table, target, task="binary" if n_classes == 2 else "multiclass", missing=missing)
-    X, y, rows = schema.encode(table, require_target=True)
-    return Dataset(X, y, schema.feature_names, target, schema.task, schema, str(args.train), rows)
-
-
-# ============================================================ printing
-class _Report(Callback):
-    """Every ``k`` epochs: the seed's ``Epoch k, Validation Loss: v`` line, in the target's units.
-
-    In standard mode the training loss and the validation metric follow on the same line.
-    """
-
-    def __init__(self, k: int, to_units, metric_name: str | None):
-        self.k = k
-        self.to_units = to_units
-        self.metric_name = metric_name
-
-    def on_epoch_end(self, epoch, logs):
-        if epoch % self.k:
-            return
-        train_loss = self.to_units(logs["train_loss"])
-        if logs.get("val_loss") is not None:
-            line = f"Epoch {epoch}, Validation Loss: {self.to_units(logs['val_loss']):f}, Training Loss: {train_loss:f}"
-            metric = logs.get("val_metric")
-        else:
-            line = f"Epoch {epoch}, Training Loss: {train_loss:f}"
-            metric = logs.get("metric")
-        if self.metric_name and metric is not None:
-            line += f", {self.metric_name}: {metric:.4f}"
-        print(line, flush=True)
-
-
-def _loss_units(loss: str, y_scale: float):
-    """Map a loss in the network's (standardised) units back to the target's units, where that is exact."""
-    if loss == "mse":
-        return lambda v: v * y_scale**2
-    if loss == "mae":
-        return lambda v: v * y_scale
-    return lambda v: v  # huber / cross-entropies: no exact conversion (cross-entropies are unscaled anyway)
-
-
-def _print_metrics(model: TabularModel, parts: list[tuple[str, Dataset]], quiet: bool) -> dict:
-    results = {}
-    regression = model.task == "regression"
-    header = f"{'':<8}{'rows':>8}  " + (
-        f"{'MSE':>12}  {'MAE':>12}  {'R²':>8}" if regression else f"{'log-loss':>10}  {'accuracy':>8}"
-    )
-    print("final metrics (target units):" if regression else "final metrics:")
-    print(header)
-    for name, ds in parts:
-        r = model_metrics(model, ds.X, ds.y)
-        results[name] = r
-        if regression:
-            print(f"{name:<8}{ds.n_samples:>8}  {r['mse']:>12.6g}  {r['mae']:>12.6g}  {r['r2']:>8.4f}")
-        else:
-            print(f"{name:<8}{ds.n_samples:>8}  {r['log_loss']:>10.5g}  {r['accuracy']:>8.4f}")
-    if not regression and not quiet and len(model.classes or []) <= 12:
-        last_name, _ = parts[-1]
-        print(f"{last_name}: " + format_confusion(results[last_name]["confusion"], model.classes))
-    return results
-
-
 # ============================================================ the command
 def run(args: argparse.Namespace) -> int:
     state = None
@@ -446,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
         assert _PARSER is not None
         args, state, cli = restore(args, _PARSER)
         run_folder_path = cli.get("run_folder")
-    cfg = _Settings(args)
+    cfg = Settings(args)
     quiet = args.quiet
     default_run = not args.train and not args.dataset
 
@@ -469,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
     checkpoint_path = Path(args.checkpoint) if args.checkpoint else None
 
     # ---- data
-    train_ds, valid, test, name, notes = _load_data(args, cfg)
+    train_ds, valid, test, name, notes = load_data(args, cfg)
     if not quiet:
         for note in notes:
             say(note)
@@ -567,9 +362,7 @@ def run(args: argparse.Namespace) -> int:
             metric_label = ("validation " if valid is not None else "training ") + (
                 "R²" if metric == "r2" else "accuracy"
             )
-            callbacks.append(
-                _Report(cfg.print_every, _loss_units(get_loss(loss).name, float(y_scale[0])), metric_label)
-            )
+            callbacks.append(Report(cfg.print_every, loss_units(get_loss(loss).name, float(y_scale[0])), metric_label))
     recorder = None
     if "gif" in plan:
         recorder = ScaledFitRecorder(model, train_ds.X[:, 0], every=max(1, cfg.epochs // 50))
@@ -700,7 +493,7 @@ def run(args: argparse.Namespace) -> int:
         "scaling": {"inputs": cfg.scale, "target": cfg.scale and task == "regression"},
         "history": hist.to_dict(),
     }
-    _print_metrics(model, parts, quiet)
+    print_metrics(model, parts, quiet)
     if model_path is not None:
         if not args.model:
             run.get()

@@ -1,0 +1,85 @@
+"""The resolved settings of ``handgrad train``: every default filled in, every combination of options checked.
+
+Defaults differ in ``--seed-compatible`` mode (the seed's experiment: SGD, lr 1e-4,
+100 epochs, raw data, no early stopping, randn weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+
+from ..estimators import DEFAULT_HIDDEN
+from ..init import default_init
+from ._common import usage_error
+
+
+class Settings:
+    """The resolved settings of a run: every default filled in, every combination checked."""
+
+    def __init__(self, args: argparse.Namespace):
+        seed = bool(args.seed_compatible)
+        self.seed_mode = seed
+        for name in ("epochs", "batch_size", "print_every", "checkpoint_every", "warmup", "patience"):
+            value = getattr(args, name)
+            low = 1 if name in ("batch_size", "patience") else 0
+            if value is not None and value < low:
+                raise usage_error(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value}")
+        self.hidden = list(args.hidden) if args.hidden is not None else list(DEFAULT_HIDDEN)
+        if any(h < 1 for h in self.hidden):
+            raise usage_error(f"--hidden widths must be positive integers, got {self.hidden}")
+        acts = args.activation or ["relu"]
+        if len(acts) not in (1, len(self.hidden)):
+            raise usage_error(
+                f"--activation takes one name, or one per hidden layer ({len(self.hidden)}); got {len(acts)}: {acts}"
+            )
+        self.activation = acts[0] if len(acts) == 1 else list(acts)
+        self.output_activation = args.output_activation or "identity"
+        self.optimizer = args.optimizer or ("sgd" if seed else "adam")
+        self.lr = args.lr
+        if self.lr is None and seed:
+            self.lr = 1e-4
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise usage_error(f"--lr must be a positive number, got {self.lr}")
+        self.momentum = args.momentum
+        if self.momentum is not None and self.optimizer in ("adam", "adamw"):
+            raise usage_error(f"--momentum applies to sgd, momentum and nesterov, not to --optimizer {self.optimizer}")
+        self.epochs = args.epochs if args.epochs is not None else (100 if seed else 200)
+        self.batch_size = args.batch_size or 32
+        if args.early_stopping and seed:
+            raise usage_error("--seed-compatible runs every epoch as the seed does; drop --early-stopping")
+        self.early_stopping = (not seed) if args.early_stopping is None else bool(args.early_stopping)
+        self.scale = not (args.no_scale or seed)
+        if args.permutations and not seed:
+            raise usage_error("--permutations is the seed's reshuffling: use it with --seed-compatible")
+        if args.val_fraction is not None:
+            if not 0 <= args.val_fraction < 1:
+                raise usage_error(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
+            if args.valid and args.val_fraction > 0:
+                raise usage_error("give --valid or --val-fraction, not both")
+        default_fraction = 0.0 if (seed or args.valid) else 0.2
+        self.val_fraction = args.val_fraction if args.val_fraction is not None else default_fraction
+        default_every = 0 if args.quiet else (10 if seed else max(1, self.epochs // 10))
+        self.print_every = args.print_every if args.print_every is not None else default_every
+        if args.train and args.dataset:
+            raise usage_error("give --train FILE or --dataset NAME, not both")
+        if (args.valid or args.test) and not args.train:
+            raise usage_error("--valid and --test go with --train FILE")
+        self.schedule = None
+        if args.lr_schedule or args.warmup:
+            name = args.lr_schedule or "constant"
+            spec = {"name": name, "warmup": int(args.warmup)}
+            if name == "step":
+                spec.update(step_size=max(1, (self.epochs - args.warmup) // 3), gamma=0.1)
+            elif name == "cosine":
+                spec.update(total=max(1, self.epochs - args.warmup))
+            self.schedule = spec
+        self.dtype = np.float32 if args.float32 else np.float64
+
+    def init_scheme(self) -> str:
+        if self.seed_mode:
+            return "randn"  # the seed's W = randn(n_l, n_{l-1})
+        first = self.activation if isinstance(self.activation, str) else self.activation[0]
+        return default_init(first)
