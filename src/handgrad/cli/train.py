@@ -23,6 +23,7 @@ import argparse
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ from ..init import INITS
 from ..losses import LOSSES, get_loss
 from ..network import GRADIENT_METHODS, Network
 from ..preprocessing import scaling_stats, standardise
-from ..training import Callback, PrintEvery, get_optimizer, train
+from ..training import Callback, History, PrintEvery, TrainState, get_optimizer, train
 from ._common import (
     MISSING_CHOICES,
     RunFolder,
@@ -235,6 +236,7 @@ def register(subparsers) -> None:
 
 # ============================================================ the command
 def run(args: argparse.Namespace) -> int:
+    """``handgrad train``: outputs → data → network and optimizer → train → report and save."""
     state = None
     run_folder_path = None
     if args.resume:
@@ -242,10 +244,61 @@ def run(args: argparse.Namespace) -> int:
         args, state, cli = restore(args, _PARSER)
         run_folder_path = cli.get("run_folder")
     cfg = Settings(args)
-    quiet = args.quiet
     default_run = not args.train and not args.dataset
 
-    # ---- outputs: decided and checked before any work, so that a run never ends in "file exists"
+    outputs = _plan_outputs(args, run_folder_path)
+    data = _load_and_describe(args, cfg)
+    plan, plot_notes = plan_plots(args, data.task, data.train.n_features, default_run, outputs.run)
+    setup = _build(args, cfg, data, state)
+    metric = None if cfg.seed_mode else ("r2" if data.task == "regression" else "accuracy")
+    callbacks, recorder = _callbacks(cfg, data, setup, plan, metric)
+    config = _checkpoint_config(args, outputs)
+    if not args.quiet:
+        _describe_network(args, cfg, setup, state)
+
+    t0 = time.perf_counter()
+    with graceful_stop() as stop:
+        checkpointer = Checkpointer(args.checkpoint_every, outputs.checkpoint_file, stop, config)
+        try:
+            hist = _train(args, cfg, setup, callbacks, metric, checkpointer, state)
+        except Interrupted as exc:
+            return _interrupted(exc, cfg)
+    elapsed = time.perf_counter() - t0
+
+    _report_and_save(args, cfg, data, setup, hist, elapsed, outputs)
+    for note in plot_notes:
+        say(note)
+    if plan:
+        for path in draw_plots(
+            plan, setup.model, hist, data.train, data.valid, recorder, outputs.run, force=args.force
+        ):
+            say(f"plot: {path}")
+    if outputs.checkpoint_path is not None and checkpointer.written is not None:
+        say(f"last checkpoint: {outputs.checkpoint_path}", quiet=args.quiet)
+    if default_run and not args.quiet:
+        say("next: handgrad train --help   (your own CSV: handgrad train --train FILE.csv --target COLUMN)")
+    print(f"Elapsed time is {elapsed:.6f} seconds.")
+    return 0
+
+
+# ---- outputs
+@dataclass
+class _Outputs:
+    """Where the run writes: its run folder (created when first needed), the model and the checkpoint files."""
+
+    run: RunFolder
+    model_path: Path | None
+    checkpoint_path: Path | None  # None until --checkpoint is given or the first checkpoint is written
+
+    def checkpoint_file(self) -> Path:
+        """The checkpoint path, creating the run folder for the default ``checkpoint.npz``."""
+        if self.checkpoint_path is None:
+            self.checkpoint_path = self.run.get() / "checkpoint.npz"
+        return self.checkpoint_path
+
+
+def _plan_outputs(args, run_folder_path: str | None) -> _Outputs:
+    """Decide and check the output files before any work, so that a run never ends in "file exists"."""
     for flag, value in (("--train", args.train), ("--valid", args.valid), ("--test", args.test)):
         if value is not None and Path(value).is_dir():
             raise usage_error(f"{value}: is a directory, expected a CSV file ({flag})")
@@ -262,10 +315,25 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint and not args.resume:
         check_new_file(args.checkpoint, force=args.force, what="checkpoint", flag="--checkpoint")
     checkpoint_path = Path(args.checkpoint) if args.checkpoint else None
+    return _Outputs(run, model_path, checkpoint_path)
 
-    # ---- data
+
+# ---- data
+@dataclass
+class _Data:
+    """The parts of the data (valid/test may be None), the run's name and its task."""
+
+    train: Dataset
+    valid: Dataset | None
+    test: Dataset | None
+    name: str
+    task: str
+
+
+def _load_and_describe(args, cfg: Settings) -> _Data:
+    """Load the data (:func:`load_data`) and, unless ``--quiet``, say what was loaded and how it was split."""
     train_ds, valid, test, name, notes = load_data(args, cfg)
-    if not quiet:
+    if not args.quiet:
         for note in notes:
             say(note)
         if args.valid:
@@ -279,10 +347,30 @@ def run(args: argparse.Namespace) -> int:
             say(f"test: {args.test}: {test.n_samples} rows")
         if cfg.seed_mode:
             say("mode: seed-compatible (raw data, file order, gradient scaled by 2/batch_size, plain updates)")
-    task = train_ds.task or "regression"
-    plan, plot_notes = plan_plots(args, task, train_ds.n_features, default_run, run)
+    return _Data(train_ds, valid, test, name, train_ds.task or "regression")
 
-    # ---- network
+
+# ---- network and optimizer
+@dataclass
+class _Setup:
+    """The network, its model wrapper (schema, scaling), the optimizer and the encoded training arrays."""
+
+    sizes: list[int]
+    loss: str
+    init: str
+    net: Network
+    permutations: np.ndarray | None
+    model: TabularModel
+    X: np.ndarray  # (n_samples, n_features), standardised unless seed mode / --no-scale
+    Y: np.ndarray  # (n_samples, n_outputs)
+    validation: tuple[np.ndarray, np.ndarray] | None
+    weight_decay: float
+    optimizer: object
+
+
+def _build(args, cfg: Settings, data: _Data, state: TrainState | None) -> _Setup:
+    """The network (fresh, or from ``--init-weights``), the scaling, the encoded arrays and the optimizer."""
+    task, train_ds, valid = data.task, data.train, data.valid
     n_out = len(train_ds.classes) if task == "multiclass" else 1
     sizes = [train_ds.n_features, *cfg.hidden, n_out]
     loss = (
@@ -351,29 +439,53 @@ def run(args: argparse.Namespace) -> int:
     if cfg.optimizer in ("sgd", "momentum", "nesterov"):
         opt_kw["momentum"] = cfg.momentum
     optimizer = get_optimizer(cfg.optimizer, net.parameters(), **opt_kw)
+    return _Setup(sizes, loss, init, net, permutations, model, X, Y, validation, weight_decay, optimizer)
 
-    # ---- callbacks, checkpoints
+
+def _describe_network(args, cfg: Settings, setup: _Setup, state: TrainState | None) -> None:
+    """The one line that describes the network and its training (and the epoch a resumed run starts after)."""
+    arch = "-".join(str(n) for n in setup.sizes)
+    act = cfg.activation if isinstance(cfg.activation, str) else "/".join(cfg.activation)
+    weight_decay = setup.weight_decay
+    say(
+        f"network: {arch}, {act}, output {cfg.output_activation}, loss {setup.loss}, init {setup.init}; "
+        f"{cfg.optimizer} lr={setup.optimizer.lr:g}"
+        + (f", weight decay {weight_decay:g}" if weight_decay else "")
+        + f", batch {cfg.batch_size}, {cfg.epochs} epochs"
+        + (", early stopping" if cfg.early_stopping else "")
+        + ("" if cfg.scale else ", unscaled data")
+        + (f", gradient {args.gradient}" if args.gradient != "backprop" else "")
+    )
+    if state is not None:
+        say(f"resuming from {args.resume} after epoch {state.epoch}")
+
+
+# ---- callbacks, checkpoints
+def _callbacks(
+    cfg: Settings, data: _Data, setup: _Setup, plan: dict, metric: str | None
+) -> tuple[list[Callback], ScaledFitRecorder | None]:
+    """The per-epoch printing and, when the GIF is planned, the fit recorder (also returned)."""
     callbacks: list[Callback] = []
-    metric = None if cfg.seed_mode else ("r2" if task == "regression" else "accuracy")
     if cfg.print_every:
         if cfg.seed_mode:
             callbacks.append(PrintEvery(cfg.print_every))  # the seed's line: Epoch k, Validation Loss: v
         else:
-            metric_label = ("validation " if valid is not None else "training ") + (
+            metric_label = ("validation " if data.valid is not None else "training ") + (
                 "R²" if metric == "r2" else "accuracy"
             )
-            callbacks.append(Report(cfg.print_every, loss_units(get_loss(loss).name, float(y_scale[0])), metric_label))
+            y_scale = setup.model.y_scale
+            callbacks.append(
+                Report(cfg.print_every, loss_units(get_loss(setup.loss).name, float(y_scale[0])), metric_label)
+            )
     recorder = None
     if "gif" in plan:
-        recorder = ScaledFitRecorder(model, train_ds.X[:, 0], every=max(1, cfg.epochs // 50))
+        recorder = ScaledFitRecorder(setup.model, data.train.X[:, 0], every=max(1, cfg.epochs // 50))
         callbacks.append(recorder)
+    return callbacks, recorder
 
-    def checkpoint_file() -> Path:
-        nonlocal checkpoint_path
-        if checkpoint_path is None:
-            checkpoint_path = run.get() / "checkpoint.npz"
-        return checkpoint_path
 
+def _checkpoint_config(args, outputs: _Outputs) -> dict:
+    """What a checkpoint stores besides the state: the run's arguments (absolute paths), folder and file digests."""
     saved_args = {k: v for k, v in vars(args).items() if k not in PER_INVOCATION}
     for key in (
         "train",
@@ -388,98 +500,92 @@ def run(args: argparse.Namespace) -> int:
     ):
         if saved_args.get(key):
             saved_args[key] = str(Path(saved_args[key]).resolve())
-    if model_path is not None:
-        saved_args["model"] = str(model_path.resolve())
+    if outputs.model_path is not None:
+        saved_args["model"] = str(outputs.model_path.resolve())
         saved_args["no_save"] = False
     if args.plot is not None and not args.plot:
-        saved_args["plot"] = str(run.planned.resolve())  # the resumed run draws into the same folder
-    config = {
+        saved_args["plot"] = str(outputs.run.planned.resolve())  # the resumed run draws into the same folder
+    return {
         "args": saved_args,
-        "run_folder": str(run.planned.resolve()),
+        "run_folder": str(outputs.run.planned.resolve()),
         "digests": {
             k: file_digest(saved_args[k]) for k in ("train", "valid", "test", "permutations") if saved_args.get(k)
         },
     }
 
-    if not quiet:
-        arch = "-".join(str(n) for n in sizes)
-        act = cfg.activation if isinstance(cfg.activation, str) else "/".join(cfg.activation)
-        say(
-            f"network: {arch}, {act}, output {cfg.output_activation}, loss {loss}, init {init}; "
-            f"{cfg.optimizer} lr={optimizer.lr:g}"
-            + (f", weight decay {weight_decay:g}" if weight_decay else "")
-            + f", batch {cfg.batch_size}, {cfg.epochs} epochs"
-            + (", early stopping" if cfg.early_stopping else "")
-            + ("" if cfg.scale else ", unscaled data")
-            + (f", gradient {args.gradient}" if args.gradient != "backprop" else "")
-        )
-        if state is not None:
-            say(f"resuming from {args.resume} after epoch {state.epoch}")
 
-    # ---- train
-    t0 = time.perf_counter()
-    with graceful_stop() as stop:
-        checkpointer = Checkpointer(args.checkpoint_every, checkpoint_file, stop, config)
-        try:
-            hist = train(
-                net,
-                X,
-                Y,
-                loss=loss,
-                optimizer=optimizer,
-                epochs=cfg.epochs,
-                batch_size=cfg.batch_size,
-                shuffle=True,
-                random_state=args.seed,
-                validation_data=validation,
-                early_stopping=cfg.early_stopping,
-                patience=args.patience,
-                min_delta=args.min_delta,
-                restore_best=True,
-                lr_schedule=cfg.schedule,
-                callbacks=callbacks,
-                metric=metric,
-                gradient=args.gradient,
-                mode="seed" if cfg.seed_mode else "standard",
-                permutations=permutations,
-                print_every=0,
-                progress=False if quiet else None,
-                checkpoint_every=1,  # the checkpointer decides when to write (see Checkpointer)
-                on_checkpoint=checkpointer,
-                resume=state,
-            )
-        except Interrupted as exc:
-            code = 143 if exc.signum == signal.SIGTERM else 130
-            name_ = "SIGTERM" if code == 143 else "SIGINT"
-            print(
-                f"handgrad: interrupted ({name_}) after epoch {exc.epoch} of {cfg.epochs}; checkpoint written to "
-                f"{exc.path}; resume with: handgrad train --resume {exc.path}",
-                file=sys.stderr,
-                flush=True,
-            )
-            return code
-    elapsed = time.perf_counter() - t0
-
-    # ---- results
-    if hist.stop_reason == "early_stopping":
-        say(f"early stopping after epoch {len(hist)}: best epoch {hist.best_epoch} restored", quiet=quiet)
-    parts = (
-        [("train", train_ds)]
-        + ([("valid", valid)] if valid is not None else [])
-        + ([("test", test)] if test is not None else [])
+# ---- train
+def _train(
+    args, cfg: Settings, setup: _Setup, callbacks, metric: str | None, checkpointer: Checkpointer, state
+) -> History:
+    """Run :func:`handgrad.training.train`; the History, or :class:`Interrupted` from the checkpointer."""
+    return train(
+        setup.net,
+        setup.X,
+        setup.Y,
+        loss=setup.loss,
+        optimizer=setup.optimizer,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        random_state=args.seed,
+        validation_data=setup.validation,
+        early_stopping=cfg.early_stopping,
+        patience=args.patience,
+        min_delta=args.min_delta,
+        restore_best=True,
+        lr_schedule=cfg.schedule,
+        callbacks=callbacks,
+        metric=metric,
+        gradient=args.gradient,
+        mode="seed" if cfg.seed_mode else "standard",
+        permutations=setup.permutations,
+        print_every=0,
+        progress=False if args.quiet else None,
+        checkpoint_every=1,  # the checkpointer decides when to write (see Checkpointer)
+        on_checkpoint=checkpointer,
+        resume=state,
     )
+
+
+def _interrupted(exc: Interrupted, cfg: Settings) -> int:
+    """Say where the checkpoint of an interrupted run is and how to resume; the exit code 130 / 143."""
+    code = 143 if exc.signum == signal.SIGTERM else 130
+    name_ = "SIGTERM" if code == 143 else "SIGINT"
+    print(
+        f"handgrad: interrupted ({name_}) after epoch {exc.epoch} of {cfg.epochs}; checkpoint written to "
+        f"{exc.path}; resume with: handgrad train --resume {exc.path}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return code
+
+
+# ---- results
+def _report_and_save(
+    args, cfg: Settings, data: _Data, setup: _Setup, hist: History, elapsed: float, outputs: _Outputs
+) -> None:
+    """Print the final metrics, then write the model (with its training metadata) and the exported weights."""
+    if hist.stop_reason == "early_stopping":
+        say(f"early stopping after epoch {len(hist)}: best epoch {hist.best_epoch} restored", quiet=args.quiet)
+    parts = (
+        [("train", data.train)]
+        + ([("valid", data.valid)] if data.valid is not None else [])
+        + ([("test", data.test)] if data.test is not None else [])
+    )
+    model = setup.model
     model.metadata = {
         "training": {
             "mode": "seed" if cfg.seed_mode else "standard",
-            "data": str(args.train or f"builtin:{name}"),
+            "data": str(args.train or f"builtin:{data.name}"),
             "hidden": cfg.hidden,
             "activation": cfg.activation,
             "output_activation": cfg.output_activation,
-            "init": init,
+            "init": setup.init,
             "optimizer": cfg.optimizer,
-            "lr": optimizer.lr if cfg.schedule is None else cfg.lr,
+            "lr": setup.optimizer.lr if cfg.schedule is None else cfg.lr,
             "momentum": cfg.momentum,
-            "weight_decay": weight_decay,
+            "weight_decay": setup.weight_decay,
             "lr_schedule": cfg.schedule,
             "epochs": cfg.epochs,
             "epochs_run": len(hist),
@@ -490,26 +596,15 @@ def run(args: argparse.Namespace) -> int:
             "stop_reason": hist.stop_reason,
             "seconds": elapsed,
         },
-        "scaling": {"inputs": cfg.scale, "target": cfg.scale and task == "regression"},
+        "scaling": {"inputs": cfg.scale, "target": cfg.scale and data.task == "regression"},
         "history": hist.to_dict(),
     }
-    print_metrics(model, parts, quiet)
-    if model_path is not None:
+    print_metrics(model, parts, args.quiet)
+    if outputs.model_path is not None:
         if not args.model:
-            run.get()
-        model.save(model_path, force=args.force)
-        say(f"model saved to {model_path}")
+            outputs.run.get()
+        model.save(outputs.model_path, force=args.force)
+        say(f"model saved to {outputs.model_path}")
     if args.export_weights:
-        export_weights(args.export_weights, net, args.force)
+        export_weights(args.export_weights, setup.net, args.force)
         say(f"final weights written to {args.export_weights}")
-    for note in plot_notes:
-        say(note)
-    if plan:
-        for path in draw_plots(plan, model, hist, train_ds, valid, recorder, run, force=args.force):
-            say(f"plot: {path}")
-    if checkpoint_path is not None and checkpointer.written is not None:
-        say(f"last checkpoint: {checkpoint_path}", quiet=quiet)
-    if default_run and not quiet:
-        say("next: handgrad train --help   (your own CSV: handgrad train --train FILE.csv --target COLUMN)")
-    print(f"Elapsed time is {elapsed:.6f} seconds.")
-    return 0
