@@ -211,3 +211,27 @@ def test_bad_permutations_are_rejected_with_the_expected_shape():
         train(net, X, y, epochs=1, mode="seed", permutations=np.ones((1, 10), dtype=int))
     with pytest.raises(ConfigError, match="seed"):
         train(net, X, y, epochs=1, permutations=np.arange(10)[None, :])
+
+
+@pytest.mark.parametrize("gradient", ["backprop", "expanded"])
+def test_seed_mode_fixed_denominator_with_a_loss_other_than_mse(gradient):
+    # The seed scales every batch's gradient by 1/batch_size, the short last batch too; for any
+    # loss that is the mean-over-the-batch gradient times N_b / batch_size. Written here by hand.
+    from handgrad import Network
+    from handgrad.training import train
+
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(6, 3)), rng.normal(size=6)
+    net = Network([3, 4, 1], activation="tanh", random_state=0)
+    expected = net.copy()
+    lr, batch_size = 0.05, 4
+    for i in range(0, 6, batch_size):  # batches of 4 and 2, in file order
+        rows = slice(i, i + batch_size)
+        n_b = len(X[rows])
+        g = expected.gradients(X[rows], y[rows], loss="huber")
+        for p, dp in zip(expected.parameters(), g):
+            p -= lr * dp * n_b / batch_size
+    train(net, X, y, loss="huber", optimizer="sgd", lr=lr, batch_size=batch_size, epochs=1, mode="seed",
+          gradient=gradient)  # fmt: skip
+    for p, q in zip(net.parameters(), expected.parameters()):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-15)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .network import ForwardCache, Gradients, Network
 
 
-def _times_sigma_prime(delta: np.ndarray, act, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+def times_sigma_prime(delta: np.ndarray, act, z: np.ndarray, a: np.ndarray) -> np.ndarray:
     """``delta ∘ σ'(z)`` in place (``a = σ(z)`` lets sigmoid/tanh/ReLU skip recomputing σ)."""
     if act is not IDENTITY:  # σ' = 1: skip the multiplication
         delta *= act.grad(z, a)
@@ -58,7 +58,7 @@ def backprop_from_cache(net: Network, cache: ForwardCache, dJ_dYhat: np.ndarray)
     dW: list[np.ndarray] = [None] * L  # type: ignore[list-item]
     db: list[np.ndarray] = [None] * L  # type: ignore[list-item]
     # delta_L = dJ/dz_L = dJ/dŶ ∘ σ_L'(z_L)
-    delta = _times_sigma_prime(dJ_dYhat, net.activations[-1], cache.z[-1], cache.a[-1])
+    delta = times_sigma_prime(dJ_dYhat, net.activations[-1], cache.z[-1], cache.a[-1])
     for l in range(L, 0, -1):  # l = L, ..., 1 (1-based, as in the seed)
         a_prev = cache.a[l - 1]  # a_{l-1}, (n_{l-1}, N)
         dW[l - 1] = delta @ a_prev.T  # dW_l = delta_l a_{l-1}ᵀ      (n_l, n_{l-1})
@@ -66,7 +66,7 @@ def backprop_from_cache(net: Network, cache: ForwardCache, dJ_dYhat: np.ndarray)
         if l > 1:
             # §1.3: delta_{l-1} = (W_lᵀ delta_l) ∘ σ_{l-1}'(z_{l-1})   (n_{l-1}, N)
             delta = net.weights[l - 1].T @ delta
-            delta = _times_sigma_prime(delta, net.activations[l - 2], cache.z[l - 2], a_prev)
+            delta = times_sigma_prime(delta, net.activations[l - 2], cache.z[l - 2], a_prev)
     return Gradients(dW, db)
 
 

@@ -74,6 +74,7 @@ from .._validation import check_sample_weight, check_X, check_Y
 from ..activations import IDENTITY, RELU
 from ..errors import ConfigError, DivergenceError, ShapeError
 from ..gradients import expanded as _expanded_gradients
+from ..gradients import times_sigma_prime
 from ..losses import Loss, MeanSquaredError, get_loss
 from ..network import GRADIENT_METHODS, Network
 from . import fast_step as _fast_step
@@ -119,15 +120,16 @@ class _Backprop:
     ----------
     net : Network
     loss : Loss
-    seed_denominator : int or None
-        None: ``dJ/dŶ`` is the gradient of the mean over the batch's own rows.
-        An int: the seed's fixed ``1/batch_size`` (see :class:`_FixedDenominator`).
+        The step's loss: in seed mode a :class:`_FixedDenominator` (the seed's fixed
+        ``1/batch_size``), else the loss itself (the mean over the batch's own rows).
     """
 
-    def __init__(self, net: Network, loss: Loss, seed_denominator: int | None):
+    def __init__(self, net: Network, loss: Loss):
         self.net = net
         self.loss = loss
-        self.seed_denominator = seed_denominator
+        #: The seed's fixed denominator, or None (the batch's own number of rows).
+        self.seed_denominator = loss.batch_size if isinstance(loss, _FixedDenominator) else None
+        base = loss.base if isinstance(loss, _FixedDenominator) else loss
         self.Ws = net.weights
         # b_l as a column (n_l, 1): a view, so it follows the optimizer's in-place updates.
         self.b_cols = [b[:, None] for b in net.biases]
@@ -137,7 +139,7 @@ class _Backprop:
         self.grads = FlatGradients.like(net.parameters())
         self.dW, self.db = self.grads[0::2], self.grads[1::2]
         # MSE through the identity output (the seed's case) needs no call into the Loss object.
-        self.fast_mse = type(loss) is MeanSquaredError and self.acts[-1] is IDENTITY
+        self.fast_mse = type(base) is MeanSquaredError and self.acts[-1] is IDENTITY
         self._buffers: dict[int, tuple[list, list, list]] = {}
 
     def _buffers_for(self, N: int):
@@ -190,12 +192,8 @@ class _Backprop:
             dL *= 2.0 / (self.seed_denominator or N)
         else:
             J = self.loss.value(Yhat, Y, w)
-            if self.seed_denominator:
-                dL[...] = self.loss._per_sample_grad(Yhat, Y)
-                dL *= 1.0 / self.seed_denominator
-            else:
-                dL[...] = self.loss.gradient(Yhat, Y, w)
-            self._times_sigma_prime(dL, L - 1, z, a)  # delta_L = dJ/dŶ ∘ σ_L'(z_L)
+            dL[...] = self.loss.gradient(Yhat, Y, w)  # (the seed's 1/batch_size through _FixedDenominator)
+            times_sigma_prime(dL, self.acts[L - 1], z[L - 1], a[L - 1])  # delta_L = dJ/dŶ ∘ σ_L'(z_L)
 
         # Backward (§1.3), from the output down to layer 1.
         for l in range(L - 1, -1, -1):  # 0-based: l is the seed's layer l+1
@@ -207,19 +205,8 @@ class _Backprop:
             if l > 0:
                 # delta_{l-1} = (W_lᵀ delta_l) ∘ σ_{l-1}'(z_{l-1})
                 np.dot(self.Ws[l].T, delta[l], out=delta[l - 1])
-                self._times_sigma_prime(delta[l - 1], l - 1, z, a)
+                times_sigma_prime(delta[l - 1], self.acts[l - 1], z[l - 1], a[l - 1])
         return J
-
-    def _times_sigma_prime(self, d: np.ndarray, l: int, z, a) -> None:
-        """``d ∘= σ_l'(z_l)`` in place (0-based l)."""
-        act = self.acts[l]
-        if act is IDENTITY:
-            return
-        if act is RELU:
-            # NOTE: ReLU'(z) = 1[z > 0] (0 at the kink, as the seed's ReLU_deriv); a_l > 0 ⇔ z_l > 0.
-            np.multiply(d, a[l] > 0, out=d)
-        else:
-            d *= act.grad(z[l], a[l])
 
 
 def _grad_sq_norm(grads: Sequence[np.ndarray]) -> float:
@@ -604,7 +591,7 @@ def train(
         fast = _fast_step.FastSGD(network, Xb, Yb, batch_size, batch_size if seed_mode else None)
         batches = range(0, n, batch_size)  # only their number is used below
     else:
-        backprop = _Backprop(network, loss_fn, batch_size if seed_mode else None)
+        backprop = _Backprop(network, step_loss)
         grads = backprop.grads
         X_aug = X
         Xb = np.empty_like(X) if reorder else X  # this epoch's rows, in order
