@@ -358,3 +358,24 @@ def test_blas_threads_are_limited_only_inside_the_call():
     assert blas_threads() == before  # and the user's setting is back
     train(Network([3, 4, 1], random_state=0), X, y, epochs=1, callbacks=[Spy()], blas_threads=None)
     assert seen[1] == before
+
+
+def test_logged_regression_metrics_are_those_of_the_predictions():
+    # The history's metric is computed from the trained network's predictions with the same definitions
+    # as the command line's final table (sklearn's: R² averaged per output, MSE over every element).
+    from handgrad import Network
+    from handgrad.training import train
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    Y = np.column_stack([X[:, 0], 10 * X[:, 1] + 5])
+    for name in ("r2", "mse", "mae"):
+        net = Network([3, 5, 2], random_state=0)
+        hist = train(net, X, Y, metric=name, epochs=3, shuffle=False, random_state=0)
+        P = net.forward(X)
+        expected = {
+            "r2": np.mean(1 - ((Y - P) ** 2).sum(0) / ((Y - Y.mean(0)) ** 2).sum(0)),
+            "mse": np.mean((Y - P) ** 2),
+            "mae": np.mean(np.abs(Y - P)),
+        }[name]
+        assert hist["metric"][-1] == pytest.approx(expected, rel=1e-10)

@@ -76,6 +76,7 @@ from ..errors import ConfigError, DivergenceError, ShapeError
 from ..gradients import expanded as _expanded_gradients
 from ..gradients import times_sigma_prime
 from ..losses import Loss, MeanSquaredError, get_loss
+from ..metrics import accuracy_score, mean_absolute_error, mean_squared_error, r2_score
 from ..network import GRADIENT_METHODS, Network
 from . import fast_step as _fast_step
 from .callbacks import Callback, EarlyStopping, PrintEvery, ProgressBar, TrainContext
@@ -251,23 +252,21 @@ def _blas_limit(n_threads: int | None):
 
 
 # --------------------------------------------------------------------------- metrics
+# Y (n, n_outputs) targets, P = loss.output(network output) (n, n_outputs); the definitions are
+# handgrad.metrics', the same the command line's final table and the estimators' score use.
 def _accuracy(Y, P):
+    """Accuracy from probabilities: class 1 where p > 0.5 (one output), else the arg max."""
     if Y.shape[1] == 1:
-        return float(np.mean((P[:, 0] > 0.5) == (Y[:, 0] > 0.5)))
-    return float(np.mean(P.argmax(axis=1) == Y.argmax(axis=1)))
-
-
-def _r2(Y, P):
-    ss_res = float(((Y - P) ** 2).sum())
-    ss_tot = float(((Y - Y.mean(axis=0)) ** 2).sum())
-    return 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
+        return accuracy_score(Y[:, 0] > 0.5, P[:, 0] > 0.5)
+    return accuracy_score(Y.argmax(axis=1), P.argmax(axis=1))
 
 
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "accuracy": _accuracy,
-    "mse": lambda Y, P: float(np.mean((Y - P) ** 2)),
-    "mae": lambda Y, P: float(np.mean(np.abs(Y - P))),
-    "r2": _r2,
+    "mse": mean_squared_error,
+    "mae": mean_absolute_error,
+    # force_finite: a constant target scores 0 (or 1 if predicted exactly), not NaN, mid-training
+    "r2": lambda Y, P: r2_score(Y, P, force_finite=True),
 }
 
 
