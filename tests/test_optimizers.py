@@ -226,3 +226,12 @@ def test_training_leaves_no_subnormal_parameters():
     assert net.weights[0][1].tolist() == [0.0, 0.0, 0.0]
     for p in net.parameters():
         assert not ((p != 0) & (np.abs(p) < np.finfo(np.float64).tiny)).any()
+
+
+def test_plain_sgd_skips_the_subnormal_flush():
+    # Nothing decays under plain SGD, so the per-epoch flush is skipped (it would cost the seed's fused step).
+    W = np.array([[np.finfo(np.float64).tiny / 4]])
+    assert SGD([W], lr=0.1).flush_subnormals() == 0
+    assert W[0, 0] > 0
+    assert SGD([W], lr=0.1, weight_decay=1e-3).flush_subnormals() == 1
+    assert W[0, 0] == 0
