@@ -75,16 +75,25 @@ class Loss:
         w, total = _weights(Yhat.shape[1], sample_weight, Yhat.dtype)
         return float(np.sum(self._per_sample(Yhat, Y) * w) / total)
 
-    def gradient(self, Yhat: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
+    def gradient(
+        self,
+        Yhat: np.ndarray,
+        Y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        denominator: int | None = None,
+    ) -> np.ndarray:
         """dJ/dŶ, shape ``(n_outputs, N)`` as ``Yhat``.
 
         ``dJ/dŷ_i = w_i dℓ_i/dŷ_i / Σ w`` (``1/N dℓ_i/dŷ_i`` unweighted).
+
+        ``denominator=k`` replaces ``Σ w`` (or ``N``) by a fixed ``k``: the seed's loop
+        scales by ``1/batch_size`` also on its last, shorter batch (``mode="seed"``).
         """
         w, total = _weights(Yhat.shape[1], sample_weight, Yhat.dtype)
         g = self._per_sample_grad(Yhat, Y)
         if sample_weight is not None:
             g *= w
-        g *= 1.0 / total
+        g *= 1.0 / (total if denominator is None else denominator)
         return g
 
     def output(self, Yhat: np.ndarray) -> np.ndarray:

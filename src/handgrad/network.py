@@ -37,83 +37,25 @@ Example: the seed's network, stepped through by hand::
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import numpy as np
 
-from . import gradients as _gradients
+from . import backprop as _bp
 from ._validation import as_float_array, check_finite, check_sample_weight, check_X, check_Y
-from .activations import IDENTITY, Activation, get_activation
+from .activations import Activation, get_activation
+from .backprop import ForwardCache, Gradients, Workspace, parameter_names
 from .errors import ConfigError, ShapeError
+from .gradients import expanded as _expanded
 from .init import initialise
 from .losses import Loss, get_loss
+from .parameters import FlatLayout, ParameterList
 
 GRADIENT_METHODS = ("backprop", "expanded")
+#: Columns per forward pass in :meth:`Network.predict_columns` (bounds its memory, whatever N is).
+PREDICT_CHUNK = 4096
 
-
-@dataclass
-class ForwardCache:
-    """What the forward pass keeps for the backward pass (§1.3).
-
-    ``z[l-1]`` is ``z_l`` of shape ``(n_l, N)`` for l = 1..L; ``a[l]`` is ``a_l`` of
-    shape ``(n_l, N)`` for l = 0..L (``a[0]`` is the input, ``a[L]`` is Ŷ).
-    """
-
-    z: list[np.ndarray]
-    a: list[np.ndarray]
-
-    @property
-    def output(self) -> np.ndarray:
-        """Ŷ = a_L, shape (n_L, N)."""
-        return self.a[-1]
-
-
-@dataclass
-class Gradients:
-    """dJ/dW_l and dJ/db_l for every layer, in the shapes of W_l and b_l.
-
-    Index by name (``g["W2"]``, ``g["b1"]``, 1-based as in the seed) or iterate in
-    the order of :meth:`Network.parameters` (W1, b1, W2, b2, ...).
-    """
-
-    dW: list[np.ndarray]
-    db: list[np.ndarray]
-    #: J at the point where the gradients were taken (set by the gradient methods).
-    loss: float | None = field(default=None, compare=False)
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        kind, index = _parse_param_name(name, len(self.dW))
-        return (self.dW if kind == "W" else self.db)[index - 1]
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        for dW, db in zip(self.dW, self.db):
-            yield dW
-            yield db
-
-    def names(self) -> list[str]:
-        """['W1', 'b1', 'W2', 'b2', ...]"""
-        return parameter_names(len(self.dW))
-
-    def items(self) -> list[tuple[str, np.ndarray]]:
-        return list(zip(self.names(), self))
-
-    def norm(self) -> float:
-        """Euclidean norm of all gradients taken together."""
-        return float(np.sqrt(sum(float(np.vdot(g, g)) for g in self)))
-
-
-def parameter_names(n_layers: int) -> list[str]:
-    """['W1', 'b1', ..., 'WL', 'bL'] for L = ``n_layers``."""
-    return [f"{kind}{l}" for l in range(1, n_layers + 1) for kind in ("W", "b")]
-
-
-def _parse_param_name(name: str, n_layers: int) -> tuple[str, int]:
-    if isinstance(name, str) and len(name) >= 2 and name[0] in "Wb" and name[1:].isdigit():
-        index = int(name[1:])
-        if 1 <= index <= n_layers:
-            return name[0], index
-    raise KeyError(f"no parameter {name!r}; this network has {parameter_names(n_layers)}")
+__all__ = ["GRADIENT_METHODS", "ForwardCache", "Gradients", "Network", "parameter_names"]
 
 
 def _resolve_activations(activation, output_activation, n_layers: int) -> list[Activation]:
@@ -244,8 +186,18 @@ class Network:
         return net
 
     def _set(self, weights, biases, activations) -> None:
-        self.weights: list[np.ndarray] = list(weights)
-        self.biases: list[np.ndarray] = list(biases)
+        """Lay ``W_l``, ``b_l`` out in one flat buffer (:mod:`handgrad.parameters`) and keep views of it."""
+        sizes = [weights[0].shape[1]] + [W.shape[0] for W in weights]
+        self._layout = FlatLayout(sizes)
+        #: Every parameter in one 1-D array: the blocks ``[W_l | b_l]``, row-major, one after another.
+        self.theta: np.ndarray = np.empty(self._layout.size, weights[0].dtype)
+        #: ``blocks[l-1]`` is ``[W_l | b_l]``, shape ``(n_l, n_{l-1} + 1)``, a view of ``theta``.
+        self.blocks: list[np.ndarray] = self._layout.blocks(self.theta)
+        for block, W, b in zip(self.blocks, weights, biases):
+            block[:, :-1] = W
+            block[:, -1] = b
+        self.weights: list[np.ndarray] = [block[:, :-1] for block in self.blocks]
+        self.biases: list[np.ndarray] = [block[:, -1] for block in self.blocks]
         self.activations: list[Activation] = list(activations)
 
     # ------------------------------------------------------------------ shape
@@ -271,16 +223,20 @@ class Network:
     def dtype(self) -> np.dtype:
         return self.weights[0].dtype
 
-    def parameters(self) -> list[np.ndarray]:
+    def parameters(self) -> ParameterList:
         """The live parameter arrays ``[W1, b1, W2, b2, ..., WL, bL]``.
 
         An optimizer updates these in place; the order matches
-        :class:`Gradients` iteration and :func:`parameter_names`.
+        :class:`Gradients` iteration and :func:`parameter_names`. They are views of
+        one flat buffer (``.flat`` is :attr:`theta`), which an optimizer updates whole.
         """
-        out = []
-        for W, b in zip(self.weights, self.biases):
-            out += [W, b]
-        return out
+        views = [p for W, b in zip(self.weights, self.biases) for p in (W, b)]
+        return ParameterList.of(self.theta, self._layout, views)
+
+    @property
+    def layout(self) -> FlatLayout:
+        """Where each ``[W_l | b_l]`` sits in :attr:`theta`."""
+        return self._layout
 
     def parameter_names(self) -> list[str]:
         return parameter_names(self.n_layers)
@@ -328,6 +284,10 @@ class Network:
         return f"Network(layer_sizes={self.layer_sizes}, activations=[{acts}], dtype={self.dtype})"
 
     # ---------------------------------------------------------------- forward
+    def workspace(self, N: int) -> Workspace:
+        """Buffers for the forward and backward passes of batches of ``N`` columns."""
+        return Workspace(self.layer_sizes, self.activations, N, self.dtype)
+
     def forward_columns(self, A0: np.ndarray) -> ForwardCache:
         """The forward pass of §1.3 on a batch of columns, caching every z_l and a_l.
 
@@ -336,29 +296,34 @@ class Network:
         A0 : ndarray of shape (n_0, N)
             The input batch, one column per sample (the seed's ``x``).
         """
-        z_list, a_list = [], [A0]
-        a = A0
-        for W, b, act in zip(self.weights, self.biases, self.activations):
-            z = W @ a  # (n_l, N)
-            z += b[:, None]  # z_l = W_l a_{l-1} + b_l
-            a = z if act is IDENTITY else act.function(z)  # a_l = σ_l(z_l)
-            z_list.append(z)
-            a_list.append(a)
-        return ForwardCache(z_list, a_list)
+        A0 = np.asarray(A0, dtype=self.dtype)
+        ws = self.workspace(A0.shape[1])
+        _bp.forward(self.blocks, self.activations, _bp.augment(A0), ws)
+        return ForwardCache(ws.z[1:], [A0, *ws.a[1:]], ws)
 
     def predict_columns(self, A0: np.ndarray) -> np.ndarray:
-        """Ŷ of shape (n_L, N) for ``A0`` of shape (n_0, N), keeping no cache."""
-        a = A0
-        for W, b, act in zip(self.weights, self.biases, self.activations):
-            z = W @ a
-            z += b[:, None]
-            a = z if act is IDENTITY else act.function(z)
-        return a
+        """Ŷ of shape (n_L, N) for ``A0`` of shape (n_0, N), keeping no cache.
+
+        The same forward pass, over chunks of at most :data:`PREDICT_CHUNK` columns,
+        so that memory does not grow with ``N`` beyond the result.
+        """
+        N = A0.shape[1]
+        out = np.empty((self.n_outputs, N), self.dtype)
+        ws = None
+        for i in range(0, N, PREDICT_CHUNK):
+            j = min(i + PREDICT_CHUNK, N)
+            if ws is None or ws.N != j - i:
+                ws = self.workspace(j - i)
+                Ab = np.empty((self.n_inputs + 1, j - i), self.dtype)
+                Ab[-1] = 1.0
+            Ab[:-1] = A0[:, i:j]
+            out[:, i:j] = _bp.forward(self.blocks, self.activations, Ab, ws)
+        return out
 
     def forward(self, X) -> np.ndarray:
         """Ŷ for ``X`` of shape (n_samples, n_features); returns (n_samples, n_outputs).
 
-        The raw network output ``a_L`` (logits, for the cross-entropy losses).
+        The raw network output ``a_L`` (logits, for the cross-entropies).
         """
         X = check_X(X, self.n_inputs, self.dtype)
         return self.predict_columns(X.T).T
@@ -370,12 +335,27 @@ class Network:
         """Backpropagation (§1.3) from a forward cache and ``dJ/dŶ`` of shape (n_L, N).
 
         ``delta_L = dJ/dŶ ∘ σ_L'(z_L)``, ``delta_l = (W_{l+1}ᵀ delta_{l+1}) ∘ σ_l'(z_l)``,
-        ``dW_l = delta_l a_{l-1}ᵀ``, ``db_l = Σ_columns delta_l``.
+        ``dW_l = delta_l a_{l-1}ᵀ``, ``db_l = Σ_columns delta_l`` (:func:`handgrad.backprop.backward`).
 
-        ``dJ_dYhat`` is left unchanged (the fast path, :func:`handgrad.gradients.backprop_from_cache`,
-        scales it in place).
+        ``dJ_dYhat`` is left unchanged.
         """
-        return _gradients.backprop_from_cache(self, cache, np.array(dJ_dYhat, dtype=self.dtype))
+        ws = cache.workspace if cache.workspace is not None else self._workspace_of(cache)
+        dJ = np.asarray(dJ_dYhat, dtype=self.dtype)
+        if dJ.shape != ws.delta[-1].shape:
+            raise ShapeError(f"dJ_dYhat must have shape {ws.delta[-1].shape} (n_L, N), got {dJ.shape}")
+        ws.delta[-1][...] = dJ
+        grad = np.empty(self._layout.size, self.dtype)
+        _bp.backward(self.blocks, self.activations, ws, self._layout.blocks(grad))
+        return Gradients.of_flat(grad, self._layout)
+
+    def _workspace_of(self, cache: ForwardCache) -> Workspace:
+        """A workspace holding a cache built by hand (``ForwardCache(z, a)``)."""
+        ws = self.workspace(cache.a[0].shape[1])
+        ws.A[0] = _bp.augment(np.asarray(cache.a[0], dtype=self.dtype))
+        for l in range(1, self.n_layers + 1):
+            ws.z[l][...] = cache.z[l - 1]
+            ws.a[l][...] = cache.a[l]
+        return ws
 
     def gradients(
         self,
@@ -407,10 +387,27 @@ class Network:
         """
         A0, Yc, loss_fn, w = self._columns(X, Y, loss, sample_weight)
         if method == "backprop":
-            return _gradients.backprop(self, A0, Yc, loss_fn, w)
+            return self.backprop_columns(A0, Yc, loss_fn, w)
         if method == "expanded":
-            return _gradients.expanded(self, A0, Yc, loss_fn, w)
+            return _expanded(self, A0, Yc, loss_fn, w)
         raise ConfigError(f"unknown gradient method {method!r}; expected one of {GRADIENT_METHODS}")
+
+    def backprop_columns(self, A0: np.ndarray, Y: np.ndarray, loss: Loss, sample_weight=None) -> Gradients:
+        """§1.3 on a batch of columns (no validation): forward, ``delta_L``, backward.
+
+        Parameters
+        ----------
+        A0 : ndarray of shape (n_0, N)
+        Y : ndarray of shape (n_L, N)
+        loss : Loss
+        sample_weight : ndarray of shape (N,), optional
+        """
+        ws = self.workspace(A0.shape[1])
+        _bp.forward(self.blocks, self.activations, _bp.augment(np.asarray(A0, dtype=self.dtype)), ws)
+        J = _bp.loss_and_output_delta(loss, self.activations[-1], ws, Y, sample_weight)
+        grad = np.empty(self._layout.size, self.dtype)
+        _bp.backward(self.blocks, self.activations, ws, self._layout.blocks(grad), delta_L_ready=True)
+        return Gradients.of_flat(grad, self._layout, loss=J)
 
     def loss(self, X, Y, loss: str | Loss = "mse", sample_weight=None) -> float:
         """J on ``(X, Y)``; shapes as in :meth:`gradients`."""

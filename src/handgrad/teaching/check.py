@@ -157,10 +157,12 @@ def check(
 
     results = []
     for name, p, g_ex, g_bp, e_bp, e_ex in zip(net.parameter_names(), net.parameters(), ex, bp, eng_bp, eng_ex):
-        flat = p.reshape(-1)  # a view: perturbing it perturbs the network
-        idx = np.arange(flat.size)
-        if flat.size > max_entries:
-            idx = np.sort(rng.choice(flat.size, max_entries, replace=False))
+        # NOTE: p.flat, not p.reshape(-1): W_l is a strided view of the network's flat buffer, whose
+        # reshape would be a copy; writing through the flat iterator perturbs the network itself.
+        flat = p.flat
+        idx = np.arange(p.size)
+        if p.size > max_entries:
+            idx = np.sort(rng.choice(p.size, max_entries, replace=False))
         numeric = np.empty(idx.size)
         for j, i in enumerate(idx):
             old = flat[i]

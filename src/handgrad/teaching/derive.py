@@ -586,7 +586,7 @@ def _document(der: Derivation) -> list[render.Block]:
         Heading(2, "4. Backpropagation (§1.3)"),
         Para(["One forward pass caches every ", Math("z_l", "z_l"), " and ", Math("a_l", "a_l"), "; then, from the output down, ",
               Math(r"\delta_l = \frac{dJ}{dz_l}", "δ_l = dJ/dz_l"), " is computed once and reused by the layer below (",
-              Code("handgrad.gradients.backprop_from_cache"), "):"]),
+              Code("handgrad.backprop.backward"), "):"]),
     ]  # fmt: skip
     for l in range(L, 0, -1):
         lz = f"z{subscript(l, True)}"

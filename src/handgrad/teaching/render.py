@@ -3,7 +3,7 @@ r"""A small document model rendered three ways: Markdown (GitHub math), LaTeX, t
 A document is a list of blocks (:class:`Heading`, :class:`Para`, :class:`Equation`,
 :class:`Table`); prose is a list of segments, each a ``str``, a :class:`Math`
 (LaTeX and Unicode text of the same formula) or a :class:`Code` (an identifier
-such as ``handgrad.gradients.backprop_from_cache``).
+such as ``handgrad.backprop.backward``).
 
 Markdown follows GitHub's math rules: display math in ``$$`` blocks on lines of
 their own, inline math in ``$…$``.

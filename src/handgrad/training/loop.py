@@ -67,159 +67,23 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from .._validation import check_sample_weight, check_X, check_Y
-from ..activations import IDENTITY, RELU
 from ..errors import ConfigError, DivergenceError, ShapeError
-from ..gradients import expanded as _expanded_gradients
-from ..gradients import times_sigma_prime
-from ..losses import Loss, MeanSquaredError, get_loss
+from ..losses import Loss, get_loss
 from ..metrics import accuracy_score, mean_absolute_error, mean_squared_error, r2_score
 from ..network import GRADIENT_METHODS, Network
-from . import fast_step as _fast_step
 from .callbacks import Callback, EarlyStopping, PrintEvery, ProgressBar, TrainContext
 from .history import History
-from .optimizers import FlatGradients, Optimizer, get_optimizer
+from .optimizers import Optimizer, get_optimizer
 from .schedules import get_schedule
 from .state import TrainState
+from .step import Step
 
 MODES = ("standard", "seed")
-
-
-# --------------------------------------------------------------------------- the step
-class _FixedDenominator(Loss):
-    """The seed's scaling: ``dJ/dŶ = 1/batch_size · dℓ/dŶ`` whatever the batch's size.
-
-    For MSE this is the seed's ``delta3 = 2/batch_size * (y_pred - y_true)``.
-    ``value`` stays the true mean over the batch (used only for reporting).
-    """
-
-    def __init__(self, base: Loss, batch_size: int):
-        self.base = base
-        self.batch_size = batch_size
-        self.name = base.name
-        self.on_logits = base.on_logits
-
-    def value(self, Yhat, Y, sample_weight=None):
-        return self.base.value(Yhat, Y, sample_weight)
-
-    def gradient(self, Yhat, Y, sample_weight=None):
-        g = self.base._per_sample_grad(Yhat, Y)
-        g *= 1.0 / self.batch_size
-        return g
-
-
-class _Backprop:
-    """Forward pass, loss, and backpropagation (§1.3) for one mini-batch, into reused arrays.
-
-    ``self.grads`` is the list ``[dW1, db1, dW2, db2, ...]`` (the order of
-    ``net.parameters()``), overwritten by every call.
-
-    Parameters
-    ----------
-    net : Network
-    loss : Loss
-        The step's loss: in seed mode a :class:`_FixedDenominator` (the seed's fixed
-        ``1/batch_size``), else the loss itself (the mean over the batch's own rows).
-    """
-
-    def __init__(self, net: Network, loss: Loss):
-        self.net = net
-        self.loss = loss
-        #: The seed's fixed denominator, or None (the batch's own number of rows).
-        self.seed_denominator = loss.batch_size if isinstance(loss, _FixedDenominator) else None
-        base = loss.base if isinstance(loss, _FixedDenominator) else loss
-        self.Ws = net.weights
-        # b_l as a column (n_l, 1): a view, so it follows the optimizer's in-place updates.
-        self.b_cols = [b[:, None] for b in net.biases]
-        self.acts = net.activations
-        # The gradients [dW1, db1, dW2, db2, ...] as views of one flat array: the optimizer
-        # and the gradient norm then take a few whole-array operations.
-        self.grads = FlatGradients.like(net.parameters())
-        self.dW, self.db = self.grads[0::2], self.grads[1::2]
-        # MSE through the identity output (the seed's case) needs no call into the Loss object.
-        self.fast_mse = type(base) is MeanSquaredError and self.acts[-1] is IDENTITY
-        self._buffers: dict[int, tuple[list, list, list]] = {}
-
-    def _buffers_for(self, N: int):
-        """z_l, a_l and delta_l arrays of shape (n_l, N), allocated once per batch width N."""
-        buf = self._buffers.get(N)
-        if buf is None:
-            dtype = self.net.dtype
-            sizes = self.net.layer_sizes[1:]
-            z = [np.empty((n, N), dtype) for n in sizes]
-            a = [zl if act is IDENTITY else np.empty((n, N), dtype) for zl, n, act in zip(z, sizes, self.acts)]
-            delta = [np.empty((n, N), dtype) for n in sizes]
-            ones = np.ones(N, dtype)
-            buf = self._buffers[N] = (z, a, delta, ones)
-        return buf
-
-    def __call__(self, A0: np.ndarray, Y: np.ndarray, w: np.ndarray | None) -> float:
-        """Gradients of the batch into ``self.grads``; returns J (mean loss over the batch).
-
-        Parameters
-        ----------
-        A0 : ndarray of shape (n_0, N)   the batch, one column per sample (the seed's ``x``)
-        Y : ndarray of shape (n_L, N)    its targets (the seed's ``y_true``)
-        w : ndarray of shape (N,) or None
-        """
-        N = A0.shape[1]
-        z, a, delta, ones = self._buffers_for(N)
-        L = len(self.Ws)
-
-        # Forward (§1.3): z_l = W_l a_{l-1} + b_l;  a_l = σ_l(z_l).
-        # NOTE: np.dot rather than np.matmul (@): same BLAS call, about half the call
-        # overhead, which matters at this size; every `out` here is C-contiguous, as np.dot requires.
-        a_prev = A0
-        for l in range(L):
-            np.dot(self.Ws[l], a_prev, out=z[l])
-            z[l] += self.b_cols[l]
-            act = self.acts[l]
-            if act is RELU:
-                np.maximum(z[l], 0, out=a[l])
-            elif act is not IDENTITY:
-                a[l] = act.function(z[l])  # a general σ allocates its result
-            a_prev = a[l]
-        Yhat = a_prev
-
-        # dJ/dŶ, into delta_L.
-        dL = delta[-1]
-        if self.fast_mse and w is None:
-            np.subtract(Yhat, Y, out=dL)  # the seed's error = y_pred - y_true
-            J = float(np.vdot(dL, dL)) / N  # J = 1/N Σ (ŷ − y)²
-            # delta3 = 2/N (Ŷ − Y), N the batch's rows (standard) or the seed's batch_size
-            dL *= 2.0 / (self.seed_denominator or N)
-        else:
-            J = self.loss.value(Yhat, Y, w)
-            dL[...] = self.loss.gradient(Yhat, Y, w)  # (the seed's 1/batch_size through _FixedDenominator)
-            times_sigma_prime(dL, self.acts[L - 1], z[L - 1], a[L - 1])  # delta_L = dJ/dŶ ∘ σ_L'(z_L)
-
-        # Backward (§1.3), from the output down to layer 1.
-        for l in range(L - 1, -1, -1):  # 0-based: l is the seed's layer l+1
-            a_prev = a[l - 1] if l > 0 else A0
-            np.dot(delta[l], a_prev.T, out=self.dW[l])  # dW_l = delta_l a_{l-1}ᵀ
-            # db_l = Σ_i delta_l, as delta_l · 1 (NOTE: a BLAS matrix-vector product is
-            # several times faster than np.sum along the rows of a small matrix)
-            np.dot(delta[l], ones, out=self.db[l])
-            if l > 0:
-                # delta_{l-1} = (W_lᵀ delta_l) ∘ σ_{l-1}'(z_{l-1})
-                np.dot(self.Ws[l].T, delta[l], out=delta[l - 1])
-                times_sigma_prime(delta[l - 1], self.acts[l - 1], z[l - 1], a[l - 1])
-        return J
-
-
-def _grad_sq_norm(grads: Sequence[np.ndarray]) -> float:
-    """Σ over every parameter of ‖dJ/dθ‖² (a NaN/inf anywhere makes it non-finite)."""
-    flat = getattr(grads, "flat", None)
-    if flat is not None:
-        return float(np.dot(flat, flat))
-    total = 0.0
-    for g in grads:
-        g = g.ravel()
-        total += float(np.dot(g, g))
-    return total
 
 
 # --------------------------------------------------------------------------- BLAS threads
@@ -466,7 +330,167 @@ def train(
         stops there too). The network is restored to its parameters at the end
         of the last finished epoch (``exc.last_good``, a state dict; ``exc.history``).
     """
-    # ---- settings, checked once
+    settings = _check_settings(
+        mode,
+        gradient,
+        epochs,
+        batch_size,
+        checkpoint_every,
+        print_every,
+        validation_fraction,
+        validation_data,
+        checkpoint_every and on_checkpoint is None,
+        permutations,
+        sample_weight,
+    )
+    epochs, batch_size, checkpoint_every, print_every = settings
+    seed_mode = mode == "seed"
+    loss_fn = get_loss(loss)
+    metric_fn = _get_metric(metric)
+    rng = np.random.default_rng(random_state)
+    data = _prepare_data(
+        network, loss_fn, X, Y, sample_weight, validation_data, validation_fraction, stratify, resume, rng
+    )
+    P = _check_permutations(permutations, epochs, data.n) if permutations is not None else None
+    opt = _make_optimizer(network, optimizer, lr, weight_decay)
+    base_lr = opt.lr
+    schedule = get_schedule(lr_schedule)
+    hist = history if history is not None else History()
+    monitor = "val_loss" if data.Xv is not None else "train_loss"
+    hist.monitor = monitor
+    all_callbacks, stopper = _make_callbacks(
+        callbacks, early_stopping, patience, min_delta, restore_best, monitor, print_every, verbose, progress
+    )
+
+    # ---- resume
+    start = 0
+    order = np.arange(data.n) if seed_mode else None  # seed mode: the caller's permutations compose
+    if resume is not None:
+        start = resume.epoch
+        network.load_state_dict(resume.network)
+        opt.load_state_dict(resume.optimizer_arrays, resume.optimizer_meta)
+        rng.bit_generator.state = resume.rng_state
+        restored = History.from_dict(resume.history)
+        hist.epochs, hist.stop_reason = restored.epochs, ""
+        if resume.order is not None:
+            order = np.asarray(resume.order, dtype=np.intp)
+    n_before = len(hist) - start  # epochs in the history before this call began
+    context = TrainContext(network, opt, hist, epochs, start, monitor)
+    for cb in all_callbacks:
+        cb.on_train_begin(context)
+    if resume is not None and stopper is not None and resume.early_stopping_meta is not None:
+        stopper.load_state(resume.early_stopping_arrays, resume.early_stopping_meta)
+
+    # ---- the step: one engine for every optimizer, loss and activation (handgrad.training.step)
+    reorder = (seed_mode and P is not None) or (not seed_mode and shuffle)
+    step = Step(
+        network,
+        loss_fn,
+        opt,
+        data.X,
+        data.Y,
+        data.w,
+        batch_size,
+        seed_denominator=batch_size if seed_mode else None,
+        gradient=gradient,
+        reorder=reorder,
+    )
+    data.X = step.X_aug[:, :-1]  # a view: a converted copy of the input need not stay alive
+    params = network.parameters()
+    last_good = network.theta.copy()
+    # The epoch's training loss: the batches' J weighted by their rows (or their weights).
+    weight_sum = float(data.n) if data.w is None else float(data.w.sum())
+
+    def diverged(epoch: int, batch: int | None, what: str):
+        np.copyto(network.theta, last_good)
+        hist.stop_reason = "diverged"
+        where = f"epoch {epoch}" + (f", mini-batch {batch}" if batch is not None else "")
+        exc = DivergenceError(
+            f"training diverged in {where}: {what}. The network was restored to its parameters at the start "
+            f"of epoch {epoch} (exc.last_good). Try a lower learning rate (lr={opt.lr:g} now), standardised "
+            "inputs and targets, or another initialisation (e.g. init='he': the seed's unscaled 'randn' "
+            "makes large outputs and gradients).",
+            epoch=epoch,
+            last_good=network.state_dict(),
+        )
+        exc.history = hist
+        return exc
+
+    stop_reason = "completed"
+    # NOTE: overflow/NaN warnings are silenced because every batch's loss and, at the end of the
+    # epoch, every parameter is checked instead: a non-finite value raises DivergenceError at once.
+    errstate = np.errstate(over="ignore", invalid="ignore")
+    blas = _blas_limit(_blas_threads_for(blas_threads, network, batch_size))
+    try:
+        errstate.__enter__()
+        blas.__enter__()
+        for e in range(start, epochs):  # for epoch = 1:epochs
+            epoch = n_before + e + 1  # 1-based, continuing the history
+            opt.lr = schedule.lr_at(epoch - 1, base_lr)
+            t0 = time.perf_counter()
+            # This epoch's row order: the seed's (composed permutations), a fresh shuffle, or file order.
+            if seed_mode:
+                step.set_order(order if P is not None else None)
+            elif shuffle:
+                step.set_order(rng.permutation(data.n))
+            result = step.run_epoch()
+            if result.bad_batch is not None:
+                raise diverged(epoch, result.bad_batch, f"the mini-batch loss is {result.bad_loss}")
+            if not np.isfinite(network.theta).all():
+                name = next(nm for p, nm in zip(params, network.parameter_names()) if not np.isfinite(p).all())
+                raise diverged(epoch, None, f"parameter {name} became non-finite")
+            if not seed_mode:
+                # Subnormal weights and optimizer state slow every product down (see
+                # Optimizer.flush_subnormals); flushed at the epoch's end, before anything
+                # (validation, callbacks, checkpoints) reads them. Seed mode stays the seed's loop.
+                opt.flush_subnormals()
+            if seed_mode and P is not None:
+                order = order[P[e]]  # the seed reshuffles the (already permuted) rows after each epoch
+
+            logs = _epoch_logs(epoch, result, weight_sum, opt.lr, network, loss_fn, metric_fn, data)
+            if logs["val_loss"] is not None and not math.isfinite(logs["val_loss"]):
+                raise diverged(epoch, None, f"the validation loss is {logs['val_loss']}")
+            logs["seconds"] = time.perf_counter() - t0
+            hist.append(logs)
+            np.copyto(last_good, network.theta)
+
+            stop = False
+            for cb in all_callbacks:
+                if cb.on_epoch_end(epoch, hist.epochs[-1]):
+                    stop = True
+                    stop_reason = "early_stopping" if cb is stopper else "callback"
+            if checkpoint_every and (e + 1) % checkpoint_every == 0:
+                on_checkpoint(_state(e + 1, network, opt, rng, hist, stopper, order if seed_mode else None, data.split))
+            if stop:
+                break
+    finally:
+        blas.__exit__(None, None, None)
+        errstate.__exit__(None, None, None)
+        for cb in all_callbacks:
+            if isinstance(cb, ProgressBar):
+                cb.close()
+
+    hist.stop_reason = stop_reason
+    for cb in all_callbacks:
+        cb.on_train_end(hist)
+    return hist
+
+
+# --------------------------------------------------------------------------- the stages of train()
+def _check_settings(
+    mode,
+    gradient,
+    epochs,
+    batch_size,
+    checkpoint_every,
+    print_every,
+    validation_fraction,
+    validation_data,
+    checkpoint_without_callback,
+    permutations,
+    sample_weight,
+):
+    """The settings, checked once before any work; returns the checked integers."""
     if mode not in MODES:
         raise ConfigError(f"unknown mode {mode!r}; expected one of {MODES}")
     if gradient not in GRADIENT_METHODS:
@@ -479,24 +503,45 @@ def train(
         raise ConfigError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
     if validation_data is not None and validation_fraction > 0:
         raise ConfigError("give validation_data or validation_fraction, not both")
-    if checkpoint_every and on_checkpoint is None:
+    if checkpoint_without_callback:
         raise ConfigError("checkpoint_every needs on_checkpoint, the function that receives each TrainState")
     seed_mode = mode == "seed"
     if permutations is not None and not seed_mode:
         raise ConfigError('permutations are for mode="seed"; the standard mode shuffles with random_state')
     if seed_mode and (sample_weight is not None or validation_fraction > 0):
         raise ConfigError('mode="seed" reproduces the seed\'s loop: no sample_weight, no validation_fraction')
-    loss_fn = get_loss(loss)
-    metric_fn = _get_metric(metric)
+    return epochs, batch_size, checkpoint_every, print_every
 
-    # ---- data, validated once, kept as C-ordered rows (a batch is then X[i:j].T, a view)
+
+@dataclass
+class _Data:
+    """The training rows (C order, a batch is then ``X[i:j]``) and the validation rows, validated once.
+
+    ``X`` (n, n_0), ``Y`` (n, n_L), ``w`` (n,) or None; ``Xv``, ``Yv``, ``wv`` likewise or None;
+    ``split`` the indices of a held-out fraction (for checkpoints).
+    """
+
+    X: np.ndarray
+    Y: np.ndarray
+    w: np.ndarray | None
+    Xv: np.ndarray | None
+    Yv: np.ndarray | None
+    wv: np.ndarray | None
+    split: dict
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+
+def _prepare_data(
+    network, loss_fn, X, Y, sample_weight, validation_data, validation_fraction, stratify, resume, rng
+) -> _Data:
     dtype = network.dtype
     X = check_X(X, network.n_inputs, dtype)
     Y = check_Y(Y, X.shape[0], network.n_outputs, dtype)
     loss_fn.check_outputs(network.n_outputs)
     w = check_sample_weight(sample_weight, X.shape[0], dtype)
-    rng = np.random.default_rng(random_state)
-
     split: dict[str, np.ndarray] = {}
     Xv = Yv = wv = None
     if validation_data is not None:
@@ -516,14 +561,10 @@ def train(
         wv = None if w is None else w[val_idx]
         X, Y = X[train_idx], Y[train_idx]
         w = None if w is None else w[train_idx]
-    X = np.ascontiguousarray(X)
-    Y = np.ascontiguousarray(Y)
-    n = X.shape[0]
-    Xv_cols = None if Xv is None else Xv.T  # (n_features, n_val)
-    Yv_cols = None if Yv is None else Yv.T
-    P = _check_permutations(permutations, epochs, n) if permutations is not None else None
+    return _Data(np.ascontiguousarray(X), np.ascontiguousarray(Y), w, Xv, Yv, wv, split)
 
-    # ---- optimizer, schedule, callbacks
+
+def _make_optimizer(network, optimizer, lr, weight_decay) -> Optimizer:
     params = network.parameters()
     if isinstance(optimizer, Optimizer):
         if weight_decay:
@@ -531,14 +572,14 @@ def train(
         opt = get_optimizer(optimizer, params)
         if lr is not None:
             opt.lr = lr
-    else:
-        opt = get_optimizer(optimizer, params, lr=lr, weight_decay=weight_decay or None)
-    base_lr = opt.lr
-    schedule = get_schedule(lr_schedule)
+        return opt
+    return get_optimizer(optimizer, params, lr=lr, weight_decay=weight_decay or None)
 
-    hist = history if history is not None else History()
-    monitor = "val_loss" if Xv is not None else "train_loss"
-    hist.monitor = monitor
+
+def _make_callbacks(
+    callbacks, early_stopping, patience, min_delta, restore_best, monitor, print_every, verbose, progress
+):
+    """The caller's callbacks, then early stopping, printing and the progress bar; and the stopper."""
     all_callbacks: list[Callback] = list(callbacks)
     stopper = None
     if early_stopping:
@@ -549,201 +590,30 @@ def train(
     if verbose >= 1:
         all_callbacks.append(PrintEvery(1, "Epoch {epoch}: train_loss={train_loss:.6g} val_loss={val_loss}"))
     all_callbacks.append(ProgressBar(False if verbose < 0 else progress))
+    return all_callbacks, stopper
 
-    # ---- resume
-    start = 0
-    order = np.arange(n) if seed_mode else None  # seed mode: the caller's permutations compose
-    if resume is not None:
-        start = resume.epoch
-        network.load_state_dict(resume.network)
-        opt.load_state_dict(resume.optimizer_arrays, resume.optimizer_meta)
-        rng.bit_generator.state = resume.rng_state
-        restored = History.from_dict(resume.history)
-        hist.epochs, hist.stop_reason = restored.epochs, ""
-        if resume.order is not None:
-            order = np.asarray(resume.order, dtype=np.intp)
-    n_before = len(hist) - start  # epochs in the history before this call began
 
-    context = TrainContext(network, opt, hist, epochs, start, monitor)
-    for cb in all_callbacks:
-        cb.on_train_begin(context)
-    if resume is not None and stopper is not None and resume.early_stopping_meta is not None:
-        stopper.load_state(resume.early_stopping_arrays, resume.early_stopping_meta)
-
-    # ---- the step and its buffers
-    step_loss = _FixedDenominator(loss_fn, batch_size) if seed_mode else loss_fn
-    reorder = (seed_mode and P is not None) or (not seed_mode and shuffle)
-    # The fast step (the seed's case: ReLU/identity hidden layers, identity output, MSE,
-    # plain SGD, no weights) when it applies; the general step for everything else.
-    # Both compute the same numbers up to rounding (tests/test_fast_step.py).
-    fast = None
-    if _fast_step.applies(network, loss_fn, opt, w, gradient):
-        # The data once with a column of ones, so that each product carries its bias:
-        # z_l = [W_l | b_l] [a_{l-1}; 1]  (see handgrad.training.fast_step).
-        X_aug = np.empty((n, X.shape[1] + 1), dtype)
-        X_aug[:, :-1] = X
-        X_aug[:, -1] = 1.0
-        X = X_aug[:, :-1]  # a view (for the metric): a converted copy of the input need not stay alive
-        Xb = np.empty_like(X_aug) if reorder else X_aug  # this epoch's rows, in order
-        Yb = np.empty_like(Y) if reorder else Y
-        wb = None
-        fast = _fast_step.FastSGD(network, Xb, Yb, batch_size, batch_size if seed_mode else None)
-        batches = range(0, n, batch_size)  # only their number is used below
-    else:
-        backprop = _Backprop(network, step_loss)
-        grads = backprop.grads
-        X_aug = X
-        Xb = np.empty_like(X) if reorder else X  # this epoch's rows, in order
-        Yb = np.empty_like(Y) if reorder else Y
-        wb = None if w is None else (np.empty_like(w) if reorder else w)
-        # The mini-batches as views, made once (Xb is refilled in place each epoch):
-        # x = X(i:batch_end, :)' is Xb[i:j].T, shape (n_0, N_b), contiguous, no copy.
-        batches = []
-        for i in range(0, n, batch_size):
-            j = min(i + batch_size, n)
-            batches.append((Xb[i:j].T, Yb[i:j].T, None if wb is None else wb[i:j], j - i))
-    last_good = [p.copy() for p in params]
-    # The epoch's training loss: the batches' J weighted by their rows (or their weights).
-    weight_sum = float(n) if w is None else float(w.sum())
-    expanded = gradient == "expanded"
-
-    def restore_last_good():
-        for p, good in zip(params, last_good):
-            np.copyto(p, good)
-
-    def diverged(epoch: int, batch: int | None, what: str):
-        restore_last_good()
-        hist.stop_reason = "diverged"
-        where = f"epoch {epoch}" + (f", mini-batch {batch}" if batch is not None else "")
-        exc = DivergenceError(
-            f"training diverged in {where}: {what}. The network was restored to its parameters at the start "
-            f"of epoch {epoch} (exc.last_good). Try a lower learning rate (lr={opt.lr:g} now), standardised "
-            "inputs and targets, or another initialisation (e.g. init='he': the seed's unscaled 'randn' "
-            "makes large outputs and gradients).",
-            epoch=epoch,
-            last_good=network.state_dict(),
-        )
-        exc.history = hist
-        return exc
-
-    def general_epoch(epoch: int) -> tuple[float, float]:
-        """One pass of the general step; returns (Σ_b J_b N_b, ‖g‖² of the last batch)."""
-        loss_sum = 0.0
-        sq = 0.0
-        for b, (A0, Yc, wc, nb) in enumerate(batches, start=1):  # for i = 1:batch_size:size(X, 1)
-            # forward; delta; dW   (§1.3, or §1.2 written out)
-            if expanded:
-                gx = _expanded_gradients(network, A0, Yc, step_loss, wc)
-                J, g = gx.loss, list(gx)
-            else:
-                J = backprop(A0, Yc, wc)
-                g = grads
-            sq = _grad_sq_norm(g)
-            if not (math.isfinite(J) and math.isfinite(sq)):
-                bad = (
-                    f"the mini-batch loss is {J}" if not math.isfinite(J) else f"a gradient is non-finite (‖g‖² = {sq})"
-                )
-                raise diverged(epoch, b, bad)
-            # update: W3 = W3 - learning_rate * dW3; ...  (all from the gradients above)
-            opt.step(g)
-            loss_sum += J * (nb if wc is None else float(wc.sum()))
-        for p, name in zip(params, network.parameter_names()):
-            if not np.isfinite(p).all():
-                raise diverged(epoch, None, f"parameter {name} became non-finite")
-        return loss_sum, sq
-
-    stop_reason = "completed"
-    # NOTE: overflow/NaN warnings are silenced because every batch's loss and gradient
-    # norm is checked instead: a non-finite value raises DivergenceError at once.
-    errstate = np.errstate(over="ignore", invalid="ignore")
-    blas = _blas_limit(_blas_threads_for(blas_threads, network, batch_size))
-    try:
-        errstate.__enter__()
-        blas.__enter__()
-        for e in range(start, epochs):  # for epoch = 1:epochs
-            epoch = n_before + e + 1  # 1-based, continuing the history
-            opt.lr = schedule.lr_at(epoch - 1, base_lr)
-            t0 = time.perf_counter()
-            # This epoch's row order: the seed's (composed permutations), a fresh shuffle, or file order.
-            if seed_mode:
-                rows = order if P is not None else None  # without permutations: file order throughout
-            elif shuffle:
-                rows = rng.permutation(n)
-            else:
-                rows = None
-            if rows is not None:
-                # NOTE: mode="clip" (the indices are valid by construction): with the default
-                # mode="raise", np.take buffers its output, which doubles the copy.
-                np.take(X_aug, rows, axis=0, out=Xb, mode="clip")
-                np.take(Y, rows, axis=0, out=Yb, mode="clip")
-                if w is not None:
-                    np.take(w, rows, out=wb, mode="clip")
-
-            if fast is not None:
-                fast.load()  # the network's W_l, b_l (callbacks may have changed them) into the flat buffer
-                fast.set_lr(opt.lr)
-                loss_sum, last_sq_norm, bad = fast.epoch()
-                opt.t += len(batches) if bad is None else bad - 1  # the SGD steps made
-                if bad is not None:
-                    raise diverged(epoch, bad, f"the mini-batch loss is {fast.bad_loss}")
-                fast.store()
-                if not np.isfinite(fast.theta).all():
-                    name = next(nm for p, nm in zip(params, network.parameter_names()) if not np.isfinite(p).all())
-                    raise diverged(epoch, None, f"parameter {name} became non-finite")
-            else:
-                loss_sum, last_sq_norm = general_epoch(epoch)
-            if not seed_mode:
-                # Subnormal weights and optimizer state slow every product down (see
-                # Optimizer.flush_subnormals); flushed at the epoch's end, before anything
-                # (validation, callbacks, checkpoints) reads them. Seed mode stays the seed's loop.
-                opt.flush_subnormals()
-            if seed_mode and P is not None:
-                order = order[P[e]]  # the seed reshuffles the (already permuted) rows after each epoch
-
-            logs = {
-                "epoch": epoch,
-                "train_loss": loss_sum / weight_sum,
-                "val_loss": None,
-                # ‖dJ/dθ‖ of the epoch's last mini-batch (see History; NOTE: not an average
-                # over the batches, which would cost the fast step a pass over θ per step)
-                "grad_norm": math.sqrt(last_sq_norm),
-                "lr": opt.lr,
-            }
-            if Xv_cols is not None:
-                # The seed: val_loss = sum((y_val_pred - y_val').^2) / size(X_val, 1)  (= J for MSE)
-                val_out = network.predict_columns(Xv_cols)
-                logs["val_loss"] = loss_fn.value(val_out, Yv_cols, wv)
-                if not math.isfinite(logs["val_loss"]):
-                    raise diverged(epoch, None, f"the validation loss is {logs['val_loss']}")
-            if metric_fn is not None:
-                logs["metric"] = float(metric_fn(Y, loss_fn.output(network.predict_columns(X.T)).T))
-                if Xv_cols is not None:
-                    logs["val_metric"] = float(metric_fn(Yv, loss_fn.output(val_out).T))
-            logs["seconds"] = time.perf_counter() - t0
-            hist.append(logs)
-            for p, good in zip(params, last_good):
-                np.copyto(good, p)
-
-            stop = False
-            for cb in all_callbacks:
-                if cb.on_epoch_end(epoch, hist.epochs[-1]):
-                    stop = True
-                    stop_reason = "early_stopping" if cb is stopper else "callback"
-            if checkpoint_every and (e + 1) % checkpoint_every == 0:
-                on_checkpoint(_state(e + 1, network, opt, rng, hist, stopper, order if seed_mode else None, split))
-            if stop:
-                break
-    finally:
-        blas.__exit__(None, None, None)
-        errstate.__exit__(None, None, None)
-        for cb in all_callbacks:
-            if isinstance(cb, ProgressBar):
-                cb.close()
-
-    hist.stop_reason = stop_reason
-    for cb in all_callbacks:
-        cb.on_train_end(hist)
-    return hist
+def _epoch_logs(epoch, result, weight_sum, lr, network, loss_fn, metric_fn, data: _Data) -> dict:
+    """The history entry of an epoch: losses, the metric, the last batch's gradient norm."""
+    logs = {
+        "epoch": epoch,
+        "train_loss": result.loss_sum / weight_sum,
+        "val_loss": None,
+        # ‖dJ/dθ‖ of the epoch's last mini-batch (see History; NOTE: not an average over the
+        # batches, which would cost a pass over θ per step)
+        "grad_norm": math.sqrt(result.last_sq_norm),
+        "lr": lr,
+    }
+    val_out = None
+    if data.Xv is not None:
+        # The seed: val_loss = sum((y_val_pred - y_val').^2) / size(X_val, 1)  (= J for MSE)
+        val_out = network.predict_columns(data.Xv.T)
+        logs["val_loss"] = loss_fn.value(val_out, data.Yv.T, data.wv)
+    if metric_fn is not None:
+        logs["metric"] = float(metric_fn(data.Y, loss_fn.output(network.predict_columns(data.X.T)).T))
+        if val_out is not None:
+            logs["val_metric"] = float(metric_fn(data.Yv, loss_fn.output(val_out).T))
+    return logs
 
 
 def _state(epoch, network, opt, rng, hist, stopper, order, split) -> TrainState:

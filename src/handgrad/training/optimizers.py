@@ -48,6 +48,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
+from ..parameters import FlatLayout
 
 
 def _check_number(name: str, value, *, low: float = 0.0, low_open: bool = False, high: float | None = None) -> float:
@@ -68,19 +69,27 @@ def _check_number(name: str, value, *, low: float = 0.0, low_open: bool = False,
 class FlatGradients(list):
     """Gradients ``[dW1, db1, ...]`` that are views into one contiguous array ``flat``.
 
-    The training loop writes its gradients this way; an optimizer then works on
-    ``flat`` with a few whole-array operations instead of several per parameter.
+    Made :meth:`like` a network's :meth:`~handgrad.Network.parameters`, they share
+    its flat layout (:mod:`handgrad.parameters`), and an optimizer over those
+    parameters uses ``flat`` as it is: a step is a few whole-array operations.
     Any plain list of arrays works too (it is packed into a flat scratch array).
     """
 
     flat: np.ndarray
+    layout: FlatLayout | None = None
 
     @classmethod
     def like(cls, params: Sequence[np.ndarray]) -> FlatGradients:
-        """Zero gradients laid out as ``params`` (in that order)."""
-        flat = np.zeros(sum(p.size for p in params), dtype=params[0].dtype)
-        out = cls(_views(flat, params))
+        """Zero gradients laid out as ``params`` (in that order; in their flat layout, if they have one)."""
+        layout = getattr(params, "layout", None)
+        if layout is not None:
+            flat = np.zeros(layout.size, dtype=params[0].dtype)
+            out = cls(layout.views(flat))
+        else:
+            flat = np.zeros(sum(p.size for p in params), dtype=params[0].dtype)
+            out = cls(_views(flat, params))
         out.flat = flat
+        out.layout = layout
         return out
 
 
@@ -106,16 +115,19 @@ class Optimizer:
 
     Subclasses declare their per-parameter state in ``_slots`` (e.g. ``("m", "v")``)
     and implement :meth:`_direction`, which writes the step ``Δ`` (``θ ← θ − Δ``)
-    for all parameters at once. NOTE: the state of all parameters lives in one
-    flat array per slot (``self.state[slot][i]`` are views into it), so that a step
-    is a handful of whole-array operations: for a small network, the cost of a
-    step is the number of NumPy calls, not the arithmetic.
+    for all parameters at once. NOTE: the parameters, their gradients and the state
+    of all parameters each live in one flat array (``self.state[slot][i]`` are views
+    into it): a step is a handful of whole-array operations, because for a small
+    network the cost of a step is the number of NumPy calls, not the arithmetic.
+    A network's :meth:`~handgrad.Network.parameters` are already views of one flat
+    buffer ``θ`` (:mod:`handgrad.parameters`); the update is then ``θ −= Δ``, one call.
     """
 
     name = "optimizer"
     _slots: tuple[str, ...] = ()
 
     def __init__(self, params: Iterable[np.ndarray], lr: float):
+        given = params
         self.params: list[np.ndarray] = list(params)
         if not self.params:
             raise ConfigError("the optimizer got an empty parameter list")
@@ -127,19 +139,34 @@ class Optimizer:
         self.lr = lr
         #: Steps taken so far (t in Adam's bias correction).
         self.t = 0
-        dtype, size = self.params[0].dtype, sum(p.size for p in self.params)
-        #: True for weights (decayed), False for biases: see the module docstring.
-        self._decay = [p.ndim >= 2 for p in self.params]
+        dtype = self.params[0].dtype
+        #: The flat parameter buffer θ the params are views of (a network's), else None.
+        self.theta: np.ndarray | None = getattr(given, "flat", None)
+        self.layout: FlatLayout | None = getattr(given, "layout", None) if self.theta is not None else None
+        if self.layout is not None:
+            size = self.layout.size
+            self._views = self.layout.views
+            #: 1 for weights (decayed), 0 for biases: see the module docstring.
+            self._weight_mask = self.layout.weight_mask(dtype)
+        else:
+            size = sum(p.size for p in self.params)
+            self._views = lambda flat: _views(flat, self.params)
+            self._weight_mask = np.concatenate(
+                [np.full(p.size, 1.0 if p.ndim >= 2 else 0.0, dtype) for p in self.params]
+            )
+        self.size = size
         # State, zero at the start (so the first momentum step gives v = g, as PyTorch's
         # buffer initialisation does): one flat array per slot, viewed per parameter.
         self._state_flat = {s: np.zeros(size, dtype) for s in self._slots}
-        self.state: dict[str, list[np.ndarray]] = {s: _views(f, self.params) for s, f in self._state_flat.items()}
+        self.state: dict[str, list[np.ndarray]] = {s: self._views(f) for s, f in self._state_flat.items()}
         # Scratch: the packed gradient and the step Δ, so that a step allocates nothing.
         self._g = np.empty(size, dtype)
-        self._g_views = _views(self._g, self.params)
+        self._g_views = self._views(self._g)
         self._delta = np.empty(size, dtype)
-        self._delta_views = _views(self._delta, self.params)
-        self._trusted: FlatGradients | None = None  # a FlatGradients already checked against params
+        self._delta_views = self._views(self._delta)
+        self._tmp = np.empty(size, dtype)
+        self._in_place = False
+        self._theta_scratch = None if self.theta is not None else np.empty(size, dtype)
 
     @property
     def lr(self) -> float:
@@ -149,14 +176,33 @@ class Optimizer:
     def lr(self, value: float) -> None:
         self._lr = _check_number("lr", value)
 
+    @property
+    def folds_lr(self) -> bool:
+        """True when the step is ``θ ← θ − lr g`` exactly (plain SGD over a flat buffer).
+
+        The training step then folds ``lr`` into ``delta_L`` (so the gradient it computes
+        is ``lr g``) and calls :meth:`apply`: one subtraction per step, no multiply.
+        """
+        return False
+
+    def _flat_theta(self) -> np.ndarray:
+        """θ as one flat array in the layout of ``params`` (packed into scratch if need be)."""
+        if self.theta is not None:
+            return self.theta
+        for v, p in zip(self._views(self._theta_scratch), self.params):
+            np.copyto(v, p)
+        return self._theta_scratch
+
     def _flat_gradient(self, grads) -> np.ndarray:
         """The gradients as one flat array in the layout of ``params`` (packed if need be)."""
-        if grads is self._trusted:
-            return grads.flat
-        if isinstance(grads, FlatGradients) and grads.flat.size == self._g.size and grads.flat.dtype == self._g.dtype:
-            if len(grads) == len(self.params) and all(g.shape == p.shape for g, p in zip(grads, self.params)):
-                self._trusted = grads
-                return grads.flat
+        flat = getattr(grads, "flat", None)
+        if (
+            flat is not None
+            and self.layout is not None
+            and getattr(grads, "layout", None) == self.layout
+            and flat.dtype == self._g.dtype
+        ):
+            return flat
         n = 0
         for i, g in enumerate(grads):
             if i >= len(self.params) or getattr(g, "shape", None) != self.params[i].shape:
@@ -171,15 +217,15 @@ class Optimizer:
             raise ShapeError(f"got {n} gradients for {len(self.params)} parameters")
         return self._g
 
-    def _add_l2(self, g: np.ndarray, weight_decay: float) -> np.ndarray:
-        """L2 regularisation: ``g + λ W`` for the weights (into the scratch gradient)."""
-        if g is not self._g:
+    def _add_l2(self, g: np.ndarray, weight_decay: float, in_place: bool = False) -> np.ndarray:
+        """L2 regularisation: ``g + λ W`` for the weights (the biases are not decayed)."""
+        if g is not self._g and not in_place:
             np.copyto(self._g, g)  # never modify the caller's gradients
-        for p, gv, dv, decay in zip(self.params, self._g_views, self._delta_views, self._decay):
-            if decay:
-                np.multiply(p, weight_decay, out=dv)
-                gv += dv
-        return self._g
+            g = self._g
+        np.multiply(self._flat_theta(), self._weight_mask, out=self._tmp)
+        self._tmp *= weight_decay
+        g += self._tmp
+        return g
 
     def step(self, grads: Iterable[np.ndarray]) -> None:
         """Update every parameter in place from its gradient.
@@ -190,11 +236,28 @@ class Optimizer:
             ``dJ/dθ`` for each parameter, in the order and shapes of ``params``
             (a :class:`handgrad.Gradients` works). Not modified.
         """
-        g = self._flat_gradient(grads)
+        self.step_flat(self._flat_gradient(grads), in_place=False)
+
+    def step_flat(self, g: np.ndarray, in_place: bool = True) -> None:
+        """One step from the flat gradient ``g`` (the layout of ``params``).
+
+        ``in_place=True`` lets the step use ``g`` as scratch (the training step's own buffer).
+        """
         self.t += 1
-        self._direction(g)
-        for p, d in zip(self.params, self._delta_views):
-            p -= d  # θ ← θ − Δ   (the seed: W1 = W1 - learning_rate * dW1)
+        self._in_place = in_place
+        self._update(self._direction(g))
+
+    def apply(self, delta: np.ndarray) -> None:
+        """``θ ← θ − Δ`` for a step ``Δ`` computed elsewhere (see :attr:`folds_lr`), counted as a step."""
+        self.t += 1
+        self._update(delta)
+
+    def _update(self, delta: np.ndarray) -> None:
+        if self.theta is not None:
+            self.theta -= delta  # θ ← θ − Δ, every parameter at once (the seed: W1 = W1 - learning_rate * dW1)
+        else:
+            for p, d in zip(self.params, self._views(delta)):
+                p -= d
 
     def flush_subnormals(self) -> int:
         """Set the subnormal entries (``0 < |x| < tiny``) of the parameters and the state to 0.
@@ -210,11 +273,12 @@ class Optimizer:
         """
         if not self._slots and not getattr(self, "weight_decay", 0.0):
             # Plain SGD cannot make subnormals: nothing decays (a dead unit's gradient is exactly 0),
-            # and skipping the passes keeps the seed's fused step as fast as it was.
+            # and skipping the passes keeps the seed's step as fast as it was.
             return 0
         tiny = np.finfo(self.params[0].dtype).tiny
         flushed = 0
-        for a in [*self.params, *self._state_flat.values()]:
+        arrays = [self.theta] if self.theta is not None else self.params
+        for a in [*arrays, *self._state_flat.values()]:
             small = np.abs(a) < tiny
             n = int(np.count_nonzero(small)) - int(np.count_nonzero(a == 0))
             if n:
@@ -223,7 +287,7 @@ class Optimizer:
         return flushed
 
     def _direction(self, g: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        """Write the step Δ for the flat gradient ``g`` into ``self._delta``."""
+        """Write the step Δ for the flat gradient ``g`` into ``self._delta`` (or return another array)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ state
@@ -302,10 +366,14 @@ class SGD(Optimizer):
     def hyperparameters(self) -> dict:
         return {"momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay}
 
+    @property
+    def folds_lr(self) -> bool:
+        return self.theta is not None and not self.momentum and not self.weight_decay
+
     def _direction(self, g):
         delta = self._delta
         if self.weight_decay:
-            g = self._add_l2(g, self.weight_decay)  # g ← g + λ W
+            g = self._add_l2(g, self.weight_decay, self._in_place)  # g ← g + λ W
         if self.momentum:
             v = self._state_flat["velocity"]
             v *= self.momentum  # v ← μ v + g
@@ -368,29 +436,35 @@ class Adam(Optimizer):
         }
 
     def _direction(self, g):
-        delta = self._delta
+        delta, tmp = self._delta, self._tmp
         m, v = self._state_flat["m"], self._state_flat["v"]
         if self.weight_decay:
             if self.decoupled:  # AdamW: θ ← θ (1 − lr λ), weights only
-                for p, decay in zip(self.params, self._decay):
-                    if decay:
-                        p *= 1.0 - self.lr * self.weight_decay
+                theta = self._flat_theta()
+                np.multiply(theta, self._weight_mask, out=tmp)
+                tmp *= self.lr * self.weight_decay
+                if self.theta is not None:
+                    theta -= tmp
+                else:
+                    for p, d in zip(self.params, self._views(tmp)):
+                        p -= d
             else:
-                g = self._add_l2(g, self.weight_decay)  # L2: g ← g + λ W
+                g = self._add_l2(g, self.weight_decay, self._in_place)  # L2: g ← g + λ W
         m *= self.beta1  # m ← β1 m + (1 − β1) g
-        np.multiply(g, 1.0 - self.beta1, out=delta)
-        m += delta
+        np.multiply(g, 1.0 - self.beta1, out=tmp)
+        m += tmp
         v *= self.beta2  # v ← β2 v + (1 − β2) g²
-        np.multiply(g, g, out=delta)
-        delta *= 1.0 - self.beta2
-        v += delta
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - self.beta2
+        v += tmp
         # Δ = lr/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε)   (PyTorch's arrangement of the bias corrections)
+        #   = lr √(1 − β2ᵗ)/(1 − β1ᵗ) · m / (√v + ε √(1 − β2ᵗ))   (two fewer passes over θ)
         t = self.t
+        root_bc2 = math.sqrt(1.0 - self.beta2**t)
         np.sqrt(v, out=delta)
-        delta /= math.sqrt(1.0 - self.beta2**t)
-        delta += self.eps
+        delta += self.eps * root_bc2
         np.divide(m, delta, out=delta)
-        delta *= self.lr / (1.0 - self.beta1**t)
+        delta *= self.lr * root_bc2 / (1.0 - self.beta1**t)
         return delta
 
 

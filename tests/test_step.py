@@ -1,8 +1,12 @@
-"""The fast SGD step (handgrad.training.fast_step) against the general step of train().
+"""The training step (handgrad.training.step) against the §1.2 expanded gradient in the same loop.
 
-Both paths must give the same numbers up to rounding (folding the bias into the
-products reorders a few additions, ~1e-16 relative per step); the tests switch the
-fast path off with ``fast_step.ENABLED = False`` to get the reference.
+The step runs the engine's one backpropagation (handgrad.backprop: biases folded into
+the products, one flat parameter buffer, the learning rate folded into δ_L for plain
+SGD); the reference runs the same loop with ``gradient="expanded"``, the deliberately
+independent §1.2 formulas (no folding, no flat buffer, a separate forward pass).
+Both must give the same numbers up to rounding (~1e-16 relative per step).
+(These tests compared the former fused SGD step with the former general step; there is
+one step now, so the reference is the expanded form.)
 """
 
 import numpy as np
@@ -11,7 +15,8 @@ import pytest
 from handgrad import Network
 from handgrad.errors import DivergenceError
 from handgrad.losses import get_loss
-from handgrad.training import SGD, Adam, fast_step, train
+from handgrad.training import SGD, Adam, train
+from handgrad.training.step import Step
 from handgrad.training.callbacks import Callback
 
 
@@ -23,7 +28,9 @@ def _data(n=203, n_in=5, n_out=1, seed=0):
 
 
 def _run(monkeypatch, enabled, sizes, activation="relu", dtype=np.float64, **kw):
-    monkeypatch.setattr(fast_step, "ENABLED", enabled)
+    """``enabled``: the engine's step; else the reference loop on the §1.2 expanded gradient."""
+    if not enabled:
+        kw = {**kw, "gradient": "expanded"}
     X, Y = _data(n_in=sizes[0], n_out=sizes[-1])
     net = Network(sizes, activation=activation, random_state=1, dtype=dtype)
     kw = {"optimizer": "sgd", "lr": 0.02, "epochs": 4, "batch_size": 16, "progress": False, **kw}
@@ -49,7 +56,7 @@ def _rel(a, b):
         ([5, 16, 8, 1], "relu", {"validation_fraction": 0.2, "metric": "mse", "random_state": 0}),
     ],
 )
-def test_fast_step_matches_general_step(monkeypatch, sizes, activation, kw):
+def test_step_matches_expanded_reference(monkeypatch, sizes, activation, kw):
     net_g, hist_g = _run(monkeypatch, False, sizes, activation, **kw)
     net_f, hist_f = _run(monkeypatch, True, sizes, activation, **kw)
     for name, p_f, p_g in zip(net_f.parameter_names(), net_f.parameters(), net_g.parameters()):
@@ -59,7 +66,7 @@ def test_fast_step_matches_general_step(monkeypatch, sizes, activation, kw):
         assert e_f["grad_norm"] == pytest.approx(e_g["grad_norm"], rel=1e-10)
 
 
-def test_fast_step_float32(monkeypatch):
+def test_step_float32(monkeypatch):
     net_g, _ = _run(monkeypatch, False, [5, 16, 8, 1], dtype=np.float32, random_state=0)
     net_f, _ = _run(monkeypatch, True, [5, 16, 8, 1], dtype=np.float32, random_state=0)
     assert net_f.dtype == np.float32
@@ -67,22 +74,21 @@ def test_fast_step_float32(monkeypatch):
         assert _rel(p_f, p_g) < 1e-5
 
 
-def test_fast_step_is_chosen_only_where_it_applies():
+def test_lr_is_folded_only_where_the_update_is_lr_times_g():
     net = Network([3, 4, 1], random_state=0)
+    assert SGD(net.parameters(), lr=0.1).folds_lr
+    assert not SGD(list(net.parameters()), lr=0.1).folds_lr  # a plain list: no flat buffer to update whole
+    assert not Adam(net.parameters()).folds_lr
+    assert not SGD(net.parameters(), momentum=0.9).folds_lr
+    assert not SGD(net.parameters(), weight_decay=1e-3).folds_lr
+    X, Y = _data(n=20, n_in=3)
     mse = get_loss("mse")
-    sgd = SGD(net.parameters(), lr=0.1)
-    assert fast_step.applies(net, mse, sgd, None, "backprop")
-    assert not fast_step.applies(net, mse, sgd, np.ones(5), "backprop")
-    assert not fast_step.applies(net, mse, sgd, None, "expanded")
-    assert not fast_step.applies(net, get_loss("mae"), sgd, None, "backprop")
-    assert not fast_step.applies(net, mse, Adam(net.parameters()), None, "backprop")
-    assert not fast_step.applies(net, mse, SGD(net.parameters(), momentum=0.9), None, "backprop")
-    assert not fast_step.applies(net, mse, SGD(net.parameters(), weight_decay=1e-3), None, "backprop")
-    assert not fast_step.applies(Network([3, 4, 1], activation="tanh"), mse, sgd, None, "backprop")
-    assert not fast_step.applies(Network([3, 4, 1], output_activation="sigmoid"), mse, sgd, None, "backprop")
+    assert Step(net, mse, SGD(net.parameters(), lr=0.1), X, Y, None, 8).fold_lr
+    assert not Step(net, mse, SGD(net.parameters(), lr=0.1), X, Y, None, 8, gradient="expanded").fold_lr
+    assert not Step(net, mse, SGD(net.parameters(), lr=0.1), X, Y, None, 8, grad_hook=lambda g: None).fold_lr
 
 
-def test_fast_step_repeat_is_bit_identical():
+def test_step_repeat_is_bit_identical():
     _, hist1 = _run(pytest.MonkeyPatch(), True, [5, 16, 8, 1], random_state=7)
     net1, _ = _run(pytest.MonkeyPatch(), True, [5, 16, 8, 1], random_state=7)
     net2, hist2 = _run(pytest.MonkeyPatch(), True, [5, 16, 8, 1], random_state=7)
@@ -91,7 +97,7 @@ def test_fast_step_repeat_is_bit_identical():
     assert [e["train_loss"] for e in hist1.epochs] == [e["train_loss"] for e in hist2.epochs]
 
 
-def test_fast_step_updates_the_networks_own_arrays_and_optimizer_count():
+def test_step_updates_the_networks_own_arrays_and_optimizer_count():
     X, Y = _data()
     net = Network([5, 16, 8, 1], random_state=1)
     arrays = net.parameters()
@@ -103,7 +109,7 @@ def test_fast_step_updates_the_networks_own_arrays_and_optimizer_count():
     assert opt.t == 2 * 13  # 203 rows in batches of 16: 13 steps an epoch
 
 
-def test_fast_step_sees_changes_callbacks_make_between_epochs(monkeypatch):
+def test_step_sees_changes_callbacks_make_between_epochs(monkeypatch):
     class ZeroFirstBias(Callback):
         def on_epoch_end(self, epoch, logs):
             self.network.biases[0][:] = 0.0
@@ -112,27 +118,26 @@ def test_fast_step_sees_changes_callbacks_make_between_epochs(monkeypatch):
             self.network = context.network
 
     results = []
-    for enabled in (False, True):
-        monkeypatch.setattr(fast_step, "ENABLED", enabled)
+    for gradient in ("expanded", "backprop"):
         X, Y = _data()
         net = Network([5, 16, 8, 1], random_state=1)
         train(net, X, Y, optimizer="sgd", lr=0.02, epochs=3, batch_size=16, progress=False, random_state=0,
-              callbacks=[ZeroFirstBias()])  # fmt: skip
+              callbacks=[ZeroFirstBias()], gradient=gradient)  # fmt: skip
         results.append(net)
     for p_f, p_g in zip(results[1].parameters(), results[0].parameters()):
         np.testing.assert_allclose(p_f, p_g, rtol=1e-12, atol=1e-300)
 
 
-def test_fast_step_divergence_stops_at_once_and_keeps_last_good_weights(monkeypatch):
+def test_step_divergence_stops_at_once_and_keeps_last_good_weights(monkeypatch):
     epochs_run = []
+    run_epoch = Step.run_epoch
 
-    class Spy(fast_step.FastSGD):
-        def epoch(self):
-            out = super().epoch()
-            epochs_run.append(out[2])  # the 1-based bad batch, or None
-            return out
+    def spy(self):
+        out = run_epoch(self)
+        epochs_run.append(out.bad_batch)  # the 1-based bad batch, or None
+        return out
 
-    monkeypatch.setattr(fast_step, "FastSGD", Spy)
+    monkeypatch.setattr(Step, "run_epoch", spy)
     X, Y = _data()
     Y = Y * 1e6
     net = Network([5, 16, 8, 1], random_state=1)
@@ -141,23 +146,26 @@ def test_fast_step_divergence_stops_at_once_and_keeps_last_good_weights(monkeypa
     good = [p.copy() for p in net.parameters()]
     assert all(np.isfinite(p).all() for p in good)
     with pytest.raises(DivergenceError, match="mini-batch") as info:
-        train(net, X, Y, optimizer="sgd", lr=10.0, epochs=3, batch_size=16, progress=False, shuffle=False)
+        # NOTE: lr 1e4, not 10 as for the former fused step: its ReLU (z ∘ 1[z > 0]) turned -inf
+        # into NaN, so lr = 10 "diverged" there with finite weights of 1e167 and a finite loss; the
+        # engine's max(z, 0) keeps them finite, and this run really overflows.
+        train(net, X, Y, optimizer="sgd", lr=1e4, epochs=3, batch_size=16, progress=False, shuffle=False)
     for p, g in zip(net.parameters(), good):
         assert np.array_equal(p, g)  # restored to the start of the diverging epoch
     assert info.value.epoch == 1
     assert info.value.history.stop_reason == "diverged"
     assert len(info.value.history) == 0  # stopped inside the first epoch of that call
-    assert epochs_run[0] is None and epochs_run[1] is not None and len(epochs_run) == 2  # the fast path, at once
+    assert epochs_run[0] is None and epochs_run[1] is not None and len(epochs_run) == 2  # at once
     assert epochs_run[1] < 13  # 203 rows in batches of 16: before the end of the epoch
 
 
-@pytest.mark.parametrize("enabled", [True, False])
-def test_grad_norm_is_the_last_mini_batch_gradient_norm(monkeypatch, enabled):
-    monkeypatch.setattr(fast_step, "ENABLED", enabled)
+@pytest.mark.parametrize("gradient", ["backprop", "expanded"])
+def test_grad_norm_is_the_last_mini_batch_gradient_norm(gradient):
     X, Y = _data(n=40)
     net = Network([5, 16, 8, 1], random_state=1)
     ref = net.copy()
-    hist = train(net, X, Y, optimizer="sgd", lr=0.05, epochs=1, batch_size=16, shuffle=False, progress=False)
+    hist = train(net, X, Y, optimizer="sgd", lr=0.05, epochs=1, batch_size=16, shuffle=False, progress=False,
+                 gradient=gradient)  # fmt: skip
     # By hand with the public API: SGD on rows 0-15 and 16-31, then the gradient on rows 32-39.
     for i in (0, 16):
         g = ref.gradients(X[i : i + 16], Y[i : i + 16])

@@ -1,0 +1,312 @@
+r"""The forward pass and backpropagation (§1.3): the one implementation that every path runs.
+
+Training (:mod:`handgrad.training.step`), :meth:`handgrad.Network.forward_columns`,
+:meth:`~handgrad.Network.backward`, :meth:`~handgrad.Network.gradients`,
+:func:`handgrad.gradcheck` and the teaching code all call :func:`forward` and
+:func:`backward` below. The §1.2 expanded form (:mod:`handgrad.gradients`) is the
+second, deliberately independent method.
+
+Notation (the seed's, 1-based)
+------------------------------
+Inside the engine a batch is a matrix whose **columns** are samples. For
+``l = 1..L``, with the layer's parameters as the augmented matrix
+``Wb[l] = [W_l | b_l]`` of shape ``(n_l, n_{l-1} + 1)`` (see :mod:`handgrad.parameters`)
+and the activations kept with a last row of ones, ``A[l] = [a_l; 1]``::
+
+    z[l]     = Wb[l] A[l-1]                         = W_l a_{l-1} + b_l      (n_l, N)
+    a[l]     = σ_l(z[l])                                                      (n_l, N)
+    delta[L] = dJ/dŶ ∘ σ_L'(z[L])                                             (n_L, N)
+    G[l]     = delta[l] A[l-1]ᵀ                     = [dW_l | db_l]           (n_l, n_{l-1} + 1)
+    delta[l-1] = (W_lᵀ delta[l]) ∘ σ_{l-1}'(z[l-1])                           (n_{l-1}, N)
+
+``A[0] = [x; 1]`` is the batch itself with a row of ones: the caller provides it
+(the training step keeps the whole data set with a column of ones, so a batch
+is a view; :func:`augment` makes one from a plain batch). Index 0 of ``z``,
+``a``'s ones row and ``delta`` is unused, so the code reads like the seed.
+
+Every array is written into a :class:`Workspace`, allocated once per batch
+width ``N``: a training step allocates nothing for ReLU and identity layers.
+
+NOTE: ``np.dot`` rather than ``@``: the same BLAS call with about half the call
+overhead, which matters at the seed's size (a step is ~50 µs). ``np.dot`` needs a
+C-contiguous ``out``; every buffer here is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .activations import IDENTITY, RELU, Activation
+from .losses import Loss, MeanSquaredError
+from .parameters import FlatLayout
+
+
+class Workspace:
+    """The arrays of the forward and backward passes for batches of ``N`` columns.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``[n_0, ..., n_L]``.
+    activations : sequence of Activation
+        σ_1 .. σ_L.
+    N : int
+        Batch width (number of samples).
+    dtype : numpy dtype
+
+    Attributes (1-based lists; entry 0 unused except ``A[0]``, set per batch)
+    ----------
+    A : list of ndarray
+        ``A[l] = [a_l; 1]`` of shape ``(n_l + 1, N)`` for l = 1..L-1 (the ones row written once).
+    z, a, delta : list of ndarray
+        ``z[l]``, ``a[l]`` (a view of ``A[l]`` above its ones row; the output ``a[L]`` is its
+        own array), ``delta[l]``, each ``(n_l, N)``. For an identity layer ``a[l]`` *is* ``z[l]``.
+    """
+
+    def __init__(self, layer_sizes: Sequence[int], activations: Sequence[Activation], N: int, dtype):
+        sizes = list(layer_sizes)
+        L = len(sizes) - 1
+        self.N = N
+        self.A: list = [None]
+        self.z: list = [None]
+        self.a: list = [None]
+        self.delta: list = [None]
+        for l in range(1, L + 1):
+            n = sizes[l]
+            if l < L:
+                A = np.empty((n + 1, N), dtype)
+                A[-1] = 1.0  # the row of ones that carries b_{l+1}
+                a = A[:-1]
+            else:
+                A, a = None, np.empty((n, N), dtype)
+            # z_l written straight into a_l where σ_l is the identity (a_l = z_l)
+            z = a if activations[l - 1] is IDENTITY else np.empty((n, N), dtype)
+            self.A.append(A)
+            self.a.append(a)
+            self.z.append(z)
+            self.delta.append(np.empty((n, N), dtype))
+        #: ``1`` of shape (N,), for sums over the batch as matrix-vector products.
+        self.ones = np.ones(N, dtype)
+
+
+class Workspaces:
+    """A :class:`Workspace` per batch width, made on first use (a data set has at most two widths)."""
+
+    def __init__(self, layer_sizes: Sequence[int], activations: Sequence[Activation], dtype):
+        self.layer_sizes = list(layer_sizes)
+        self.activations = list(activations)
+        self.dtype = np.dtype(dtype)
+        self._by_width: dict[int, Workspace] = {}
+
+    def __call__(self, N: int) -> Workspace:
+        ws = self._by_width.get(N)
+        if ws is None:
+            ws = self._by_width[N] = Workspace(self.layer_sizes, self.activations, N, self.dtype)
+        return ws
+
+
+def augment(A0: np.ndarray) -> np.ndarray:
+    """``[a_0; 1]``: the batch ``A0`` of shape (n_0, N) with a last row of ones, (n_0 + 1, N)."""
+    out = np.empty((A0.shape[0] + 1, A0.shape[1]), A0.dtype)
+    out[:-1] = A0
+    out[-1] = 1.0
+    return out
+
+
+def times_sigma_prime(delta: np.ndarray, act: Activation, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``delta ∘ σ'(z)`` in place; ``a = σ(z)`` lets sigmoid, tanh and ReLU skip recomputing σ."""
+    if act is not IDENTITY:  # σ' = 1: nothing to multiply
+        delta *= act.grad(z, a)
+    return delta
+
+
+def forward(Wb: Sequence[np.ndarray], activations: Sequence[Activation], A0: np.ndarray, ws: Workspace) -> np.ndarray:
+    """The forward pass (§1.3), every ``z[l]`` and ``a[l]`` written into ``ws``; returns ``Ŷ = a[L]``.
+
+    Parameters
+    ----------
+    Wb : sequence of ndarray
+        ``[W_l | b_l]`` for l = 1..L, shape ``(n_l, n_{l-1} + 1)`` (0-based list: ``Wb[l-1]``).
+    activations : sequence of Activation
+        σ_1 .. σ_L.
+    A0 : ndarray of shape (n_0 + 1, N)
+        The batch with a last row of ones (:func:`augment`), any memory order.
+    ws : Workspace
+        Of width N; ``ws.A[0]`` is set to ``A0``.
+    """
+    ws.A[0] = A0
+    L = len(Wb)
+    for l in range(1, L + 1):
+        z, a, act = ws.z[l], ws.a[l], activations[l - 1]
+        np.dot(Wb[l - 1], ws.A[l - 1], out=z)  # z_l = [W_l | b_l] [a_{l-1}; 1] = W_l a_{l-1} + b_l
+        if act is RELU:
+            np.maximum(z, 0, out=a)  # a_l = max(z_l, 0), the seed's ReLU
+        elif act is not IDENTITY:  # (identity: a_l is z_l already)
+            a[...] = act.function(z)  # a_l = σ_l(z_l)
+    return ws.a[L]
+
+
+def backward(
+    Wb: Sequence[np.ndarray],
+    activations: Sequence[Activation],
+    ws: Workspace,
+    G: Sequence[np.ndarray],
+    delta_L_ready: bool = False,
+) -> None:
+    """Backpropagation (§1.3) from ``ws.delta[L]``, the gradients written into ``G``.
+
+    Parameters
+    ----------
+    Wb : sequence of ndarray
+        ``[W_l | b_l]``, as in :func:`forward` (run on the same batch just before).
+    activations : sequence of Activation
+    ws : Workspace
+        Holding the forward pass and, in ``ws.delta[L]``, ``dJ/dŶ`` (shape (n_L, N)) —
+        or already ``delta_L = dJ/dŶ ∘ σ_L'(z_L)`` when ``delta_L_ready``.
+    G : sequence of ndarray
+        ``[dW_l | db_l]`` for l = 1..L, C-contiguous, shapes of ``Wb``: overwritten.
+    """
+    L = len(Wb)
+    z, a, A, delta = ws.z, ws.a, ws.A, ws.delta
+    if not delta_L_ready:
+        times_sigma_prime(delta[L], activations[L - 1], z[L], a[L])  # delta_L = dJ/dŶ ∘ σ_L'(z_L)
+    for l in range(L, 0, -1):  # l = L, ..., 1
+        # [dW_l | db_l] = delta_l [a_{l-1}; 1]ᵀ  (= delta_l a_{l-1}ᵀ beside Σ_i delta_l[:, i])
+        np.dot(delta[l], A[l - 1].T, out=G[l - 1])
+        if l > 1:
+            # delta_{l-1} = (W_lᵀ delta_l) ∘ σ_{l-1}'(z_{l-1})
+            np.dot(Wb[l - 1][:, :-1].T, delta[l], out=delta[l - 1])
+            times_sigma_prime(delta[l - 1], activations[l - 2], z[l - 1], a[l - 1])
+
+
+def loss_and_output_delta(
+    loss: Loss,
+    act_L: Activation,
+    ws: Workspace,
+    Y: np.ndarray,
+    sample_weight: np.ndarray | None = None,
+    denominator: int | None = None,
+    scale: float = 1.0,
+) -> float:
+    """J on the batch, and ``delta_L = scale · dJ/dŶ ∘ σ_L'(z_L)`` written into ``ws.delta[L]``.
+
+    Run after :func:`forward` on the same workspace.
+
+    Parameters
+    ----------
+    loss : Loss
+    act_L : Activation
+        σ_L, the output layer's activation.
+    ws : Workspace
+    Y : ndarray of shape (n_L, N)
+        The batch's targets (the seed's ``y_true``), any memory order.
+    sample_weight : ndarray of shape (N,), optional
+    denominator : int, optional
+        None: ``dJ/dŶ`` of the mean over the batch's own ``N`` rows. An int ``k``: the
+        seed's fixed ``1/k`` (its ``delta3 = 2/batch_size * (y_pred - y_true)``, also
+        on a short last batch).
+    scale : float, default 1
+        A factor folded into ``delta_L`` (and so into every gradient): plain SGD
+        folds its learning rate in here, so that its update is ``θ ← θ − G``.
+
+    Returns
+    -------
+    float
+        J, the mean loss over the batch's rows (weighted by ``sample_weight``).
+    """
+    L = len(ws.delta) - 1
+    Yhat, dL = ws.a[L], ws.delta[L]
+    N = Yhat.shape[1]
+    if type(loss) is MeanSquaredError and act_L is IDENTITY and sample_weight is None:
+        # The seed's case, in place: error = y_pred - y_true; J = 1/N Σ (ŷ − y)²; delta_L = 2/N (Ŷ − Y)
+        np.subtract(Yhat, Y, out=dL)
+        J = float(np.vdot(dL, dL)) / N
+        dL *= 2.0 * scale / (denominator or N)
+        return J
+    J = loss.value(Yhat, Y, sample_weight)
+    dL[...] = loss.gradient(Yhat, Y, sample_weight, denominator)  # dJ/dŶ (the seed's: 1/batch_size)
+    times_sigma_prime(dL, act_L, ws.z[L], Yhat)  # delta_L = dJ/dŶ ∘ σ_L'(z_L)
+    if scale != 1.0:
+        dL *= scale
+    return J
+
+
+# ------------------------------------------------------------------ results, for the public API
+@dataclass
+class ForwardCache:
+    """What the forward pass keeps for the backward pass (§1.3).
+
+    ``z[l-1]`` is ``z_l`` of shape ``(n_l, N)`` for l = 1..L; ``a[l]`` is ``a_l`` of
+    shape ``(n_l, N)`` for l = 0..L (``a[0]`` is the input, ``a[L]`` is Ŷ).
+    ``workspace`` is the :class:`Workspace` they live in (what :func:`backward` runs on).
+    """
+
+    z: list[np.ndarray]
+    a: list[np.ndarray]
+    workspace: Workspace | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def output(self) -> np.ndarray:
+        """Ŷ = a_L, shape (n_L, N)."""
+        return self.a[-1]
+
+
+@dataclass
+class Gradients:
+    """dJ/dW_l and dJ/db_l for every layer, in the shapes of W_l and b_l.
+
+    Index by name (``g["W2"]``, ``g["b1"]``, 1-based as in the seed) or iterate in
+    the order of :meth:`Network.parameters` (W1, b1, W2, b2, ...).
+    """
+
+    dW: list[np.ndarray]
+    db: list[np.ndarray]
+    #: J at the point where the gradients were taken (set by the gradient methods).
+    loss: float | None = field(default=None, compare=False)
+    #: The flat buffer the gradients are views of (the layout of :mod:`handgrad.parameters`), if any.
+    flat: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def of_flat(cls, flat: np.ndarray, layout: FlatLayout, loss: float | None = None) -> Gradients:
+        """Gradients viewing ``flat``, laid out as ``layout`` (``[dW_l | db_l]`` blocks)."""
+        views = layout.views(flat)
+        return cls(views[0::2], views[1::2], loss, flat)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        kind, index = parse_parameter_name(name, len(self.dW))
+        return (self.dW if kind == "W" else self.db)[index - 1]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for dW, db in zip(self.dW, self.db):
+            yield dW
+            yield db
+
+    def names(self) -> list[str]:
+        """['W1', 'b1', 'W2', 'b2', ...]"""
+        return parameter_names(len(self.dW))
+
+    def items(self) -> list[tuple[str, np.ndarray]]:
+        return list(zip(self.names(), self))
+
+    def norm(self) -> float:
+        """Euclidean norm of all gradients taken together."""
+        if self.flat is not None:
+            return float(np.sqrt(np.dot(self.flat, self.flat)))
+        return float(np.sqrt(sum(float(np.vdot(g, g)) for g in self)))
+
+
+def parameter_names(n_layers: int) -> list[str]:
+    """['W1', 'b1', ..., 'WL', 'bL'] for L = ``n_layers``."""
+    return [f"{kind}{l}" for l in range(1, n_layers + 1) for kind in ("W", "b")]
+
+
+def parse_parameter_name(name: str, n_layers: int) -> tuple[str, int]:
+    """``"W2"`` → ``("W", 2)``; KeyError naming the parameters for anything else."""
+    if isinstance(name, str) and len(name) >= 2 and name[0] in "Wb" and name[1:].isdigit():
+        index = int(name[1:])
+        if 1 <= index <= n_layers:
+            return name[0], index
+    raise KeyError(f"no parameter {name!r}; this network has {parameter_names(n_layers)}")

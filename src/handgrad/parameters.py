@@ -1,0 +1,97 @@
+r"""The one flat parameter buffer: every ``[W_l | b_l]`` of a network in one 1-D array.
+
+A network with layer sizes ``[n_0, ..., n_L]`` keeps all its parameters in one
+array ``theta`` of ``Σ_l n_l (n_{l-1} + 1)`` numbers. Layer ``l`` occupies the
+augmented matrix ``[W_l | b_l]`` of shape ``(n_l, n_{l-1} + 1)``, stored row by
+row (C order), the layers one after another::
+
+    W_l[i, j] = theta[off_l + i (n_{l-1} + 1) + j]
+    b_l[i]    = theta[off_l + i (n_{l-1} + 1) + n_{l-1}]
+    off_1 = 0,  off_{l+1} = off_l + n_l (n_{l-1} + 1)
+
+Why this layout (§1.3 written with augmented matrices): with the activations
+kept as ``[a_{l-1}; 1]`` (a last row of ones),
+
+* ``z_l = W_l a_{l-1} + b_l = [W_l | b_l] [a_{l-1}; 1]`` is one product;
+* ``[dW_l | db_l] = [δ_l a_{l-1}ᵀ | δ_l 1] = δ_l [a_{l-1}; 1]ᵀ`` is one product;
+* an optimizer updates every parameter with a few whole-array operations on
+  ``theta`` (and its state arrays, laid out alike), however many layers there are.
+
+``W_l`` and ``b_l`` are views of ``theta`` (``Network.weights[l-1]``,
+``Network.biases[l-1]``): changing one changes the other. The gradient and each
+optimizer state slot use the same layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class FlatLayout:
+    """Where each ``[W_l | b_l]`` lives in the flat buffer of a network with ``layer_sizes``.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``[n_0, n_1, ..., n_L]``.
+    """
+
+    def __init__(self, layer_sizes: Sequence[int]):
+        self.layer_sizes = [int(n) for n in layer_sizes]
+        #: ``shapes[l-1]`` is the shape ``(n_l, n_{l-1} + 1)`` of ``[W_l | b_l]``.
+        self.shapes = [(n, m + 1) for m, n in zip(self.layer_sizes[:-1], self.layer_sizes[1:])]
+        self.offsets = [0]
+        for rows, cols in self.shapes:
+            self.offsets.append(self.offsets[-1] + rows * cols)
+        #: Number of parameters, ``Σ_l n_l (n_{l-1} + 1)``.
+        self.size = self.offsets[-1]
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, FlatLayout) and other.layer_sizes == self.layer_sizes
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.layer_sizes))
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.shapes)
+
+    def blocks(self, flat: np.ndarray) -> list[np.ndarray]:
+        """``[W_l | b_l]`` for l = 1..L as views of ``flat`` (each C-contiguous, shape ``(n_l, n_{l-1}+1)``)."""
+        return [flat[o : o + r * c].reshape(r, c) for o, (r, c) in zip(self.offsets, self.shapes)]
+
+    def views(self, flat: np.ndarray) -> list[np.ndarray]:
+        """``[W_1, b_1, W_2, b_2, ...]`` as views of ``flat`` (``W_l`` is the block without its last column)."""
+        out = []
+        for block in self.blocks(flat):
+            out += [block[:, :-1], block[:, -1]]
+        return out
+
+    def weight_mask(self, dtype) -> np.ndarray:
+        """1 where ``flat`` holds a weight, 0 where it holds a bias (weight decay spares the biases)."""
+        mask = np.ones(self.size, dtype)
+        for block in self.blocks(mask):
+            block[:, -1] = 0
+        return mask
+
+
+class ParameterList(list):
+    """``[W_1, b_1, ..., W_L, b_L]``: views of one flat buffer ``flat`` laid out by ``layout``.
+
+    What :meth:`handgrad.Network.parameters` returns. An optimizer built over it
+    updates ``flat`` as a whole; a :class:`~handgrad.training.optimizers.FlatGradients`
+    made ``like`` it shares its layout.
+    """
+
+    flat: np.ndarray
+    layout: FlatLayout
+
+    @classmethod
+    def of(cls, flat: np.ndarray, layout: FlatLayout, views: Sequence[np.ndarray] | None = None) -> ParameterList:
+        """The list of ``views`` (default: new views of ``flat``), carrying ``flat`` and ``layout``."""
+        out = cls(layout.views(flat) if views is None else views)
+        out.flat = flat
+        out.layout = layout
+        return out
