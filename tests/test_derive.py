@@ -299,6 +299,33 @@ def test_cli_derive_errors(capsys):
     assert main(["derive", "--inputs", "3", "--loss", "nope"]) == 2
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--inputs", "3", "--seed", "-1", "--check"], "--seed must be an integer >= 0, got -1"),
+        (["--inputs", "3", "--tol", "nan", "--check"], "--tol must be a finite number >= 0, got nan"),
+        (["--inputs", "3", "--batch", "0", "--check"], "--batch must be an integer >= 1, got 0"),
+        (["--inputs", "3", "--hidden", "4", "0"], "--hidden must be an integer or a sequence of integers >= 1"),
+        # Issue 9: a MemoryError traceback before; now the figure and what the machine has.
+        (["--inputs", "100000", "--hidden", "100000", "--check"],
+         "--check of a network of layer sizes [100000, 100000, 1] needs about 521.6 GiB of memory; this machine has"),
+    ],
+)  # fmt: skip
+def test_cli_derive_refuses_bad_settings_in_one_line(args, message, capsys, tmp_path):
+    out = tmp_path / "d.md"
+    assert main(["derive", *args, "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("handgrad: error: ") and message in err[0], err
+    assert not out.exists()  # refused before anything was written
+
+
+def test_a_huge_network_is_derived_symbolically_without_allocating_it():
+    d = derive([100000, 100000, 1], "relu", loss="mse")  # 10^10 weights: 80 GB if they were allocated
+    assert "100000 × 100000" in d.text() or "(100000, 100000)" in d.text(), d.text()[:2000]
+    with pytest.raises(ConfigError, match=r"needs about .* GiB of memory"):
+        d.check()
+
+
 # ---------------------------------------------------------------------------------------------
 # docs/derivation.md stays in step with the code
 DOC = REPO / "docs" / "derivation.md"
