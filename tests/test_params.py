@@ -93,6 +93,15 @@ def test_check_with_a_flag_name_and_a_named_rule():
         check("no_such_setting", 1)
 
 
+def test_random_state_messages():
+    with pytest.raises(ConfigError, match=r"^random_state must be an int, a numpy Generator or None, got 'seed'$"):
+        check("random_state", "seed")
+    with pytest.raises(ConfigError, match=r"^random_state must be an integer >= 0 when it is a seed, got -1$"):
+        check("random_state", -1)
+    rng = np.random.default_rng(0)
+    assert check("random_state", rng) is rng and check("random_state", None) is None
+
+
 def test_long_values_are_cut_short():
     with pytest.raises(ConfigError) as info:
         check("hidden", "x" * 500)

@@ -257,7 +257,12 @@ class RandomState(Rule):
         return Integer(low=0).convert(value)
 
     def describe(self) -> str:
-        return "None, an integer >= 0 or a numpy Generator"
+        return "an int, a numpy Generator or None"
+
+    def check(self, name: str, value):
+        if _is_integer(value) and value < 0:  # NOTE: NumPy's own message here names no setting
+            raise ConfigError(f"{name} must be an integer >= 0 when it is a seed, got {_show(value)}")
+        return super().check(name, value)
 
 
 class AnyOf(Rule):
