@@ -369,3 +369,49 @@ def test_derivation_doc_lists_every_activation_as_the_code_writes_it():
     for act in ACTIVATIONS.values():
         assert f"| `{act.name}`" in text, act.name
         assert f"${act.latex}$" in text and f"${act.latex_derivative}$" in text, act.name
+
+
+# ---------------------------------------------------------------------------------------------
+# Adding a loss touches losses.py only: a loss declared here, put in the table, is derived,
+# checked and gradient-checked by code that names no loss.
+def _log_cosh_class():
+    from handgrad.losses import Elementwise, Formula, LossDerivation, Step
+
+    class LogCosh(Loss):
+        """ℓ = Σ_k log cosh(ŷ_k − y_k);  dℓ/dŷ = tanh(ŷ − y)."""
+
+        name = "logcosh"
+        tasks = ("regression",)
+
+        def _per_sample(self, Yhat, Y):
+            r = np.abs(Yhat - Y)
+            return r + np.log1p(np.exp(-2 * r)) - np.log(2.0)  # log cosh r, overflow-free
+
+        def _per_sample_grad(self, Yhat, Y):
+            return np.tanh(Yhat - Y)
+
+        def derivation(self, n_outputs):
+            return LossDerivation(
+                Fraction(1),
+                Formula(r"\frac{1}{N} \sum_i \sum_k \log\cosh(\hat{y}_{ik} - y_{ik})", "1/N Σᵢ Σₖ log cosh(ŷᵢₖ − yᵢₖ)"),
+                error_function=Elementwise("tanh_residual", r"\tanh", "tanh", np.tanh),
+                steps=(Step(Formula(r"\frac{d \log\cosh r}{dr}", "d log cosh r/dr"), Formula(r"\tanh r", "tanh r")),),
+            )
+
+    return LogCosh
+
+
+def test_a_loss_added_in_losses_py_alone_is_derived_and_checked(monkeypatch, capsys):
+    from handgrad.losses import LOSSES, for_task
+
+    LogCosh = _log_cosh_class()
+    monkeypatch.setitem(LOSSES, "logcosh", LogCosh)
+    assert "logcosh" in for_task("regression")
+    d = derive([3, 4, 2], "tanh", loss="logcosh")
+    assert "tanh(Ŷ − Y)" in d.text()
+    report = d.check(batch=3, random_state=0)
+    assert report.ok, str(report)
+    assert main(["gradcheck", "--inputs", "3", "--hidden", "4", "--outputs", "2", "--loss", "logcosh"]) == 0
+    assert capsys.readouterr().out.count("PASS") == 2
+    assert main(["derive", "--inputs", "3", "--loss", "logcosh", "--check"]) == 0
+    assert "PASS" in capsys.readouterr().out

@@ -306,7 +306,8 @@ def derive(
     output_activation : str
         σ_L (ignored for a Network). ``"identity"`` as in the seed.
     loss : str or Loss
-        ``"mse"`` (the seed's), ``"mae"``, ``"huber"``, ``"binary_crossentropy"``, ``"softmax_crossentropy"``.
+        ``"mse"`` (the seed's), or any loss whose class defines
+        :meth:`~handgrad.losses.Loss.derivation` (every one in :data:`handgrad.losses.LOSSES`).
 
     Returns
     -------
