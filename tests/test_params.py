@@ -56,6 +56,8 @@ def test_rules_accept_and_refuse(rule, good, bad):
 
 
 def test_conversions():
+    assert check("dtype", "float32") == np.dtype(np.float32) and check("dtype", np.float64) == np.dtype(np.float64)
+    assert check("learning_rate", None) is None and check("learning_rate", 1) == 1.0
     assert check("lr", 1) == 1.0 and type(check("lr", 1)) is float
     assert type(check("epochs", np.int64(5))) is int
     assert check("hidden", 8) == (8,)
@@ -75,7 +77,11 @@ def test_conversions():
         ("seed", -1, "seed must be an integer >= 0, got -1"),
         ("hidden", "abc", "hidden must be an integer or a sequence of integers >= 1, got 'abc'"),
         ("validation_fraction", 1.0, "validation_fraction must be a finite number in [0, 1), got 1.0"),
-        ("dtype", "float16", "dtype must be one of 'float32', 'float64', got 'float16'"),
+        ("dtype", "float16", "dtype must be float32 or float64, got float16"),
+        ("dtype", np.int64, "dtype must be float32 or float64, got int64"),
+        ("dtype", "nope", "dtype must be float32 or float64, got 'nope'"),
+        ("dtype", None, "dtype must be float32 or float64, got None"),
+        ("learning_rate", 0.0, "learning_rate must be None or a finite number > 0, got 0.0"),
     ],
 )  # fmt: skip
 def test_messages_name_the_setting_the_rule_and_the_value(name, value, message):

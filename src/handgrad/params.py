@@ -32,6 +32,8 @@ A rule is one of
                                              Returns a ``tuple`` of ``int``.
 ``Boolean()``                                ``True``/``False`` (NumPy's too). Returns a ``bool``.
 ``RandomState()``                            ``None``, an integer ``>= 0`` or a ``numpy.random.Generator``.
+``FloatDtype()``                             float32 or float64 (a name, a NumPy type or a dtype).
+                                             Returns the ``numpy.dtype``.
 ``AnyOf(rule, rule, ...)``                   the first rule that accepts the value.
 ============================================ ==========================================================
 
@@ -62,6 +64,7 @@ __all__ = [
     "RULES",
     "AnyOf",
     "Boolean",
+    "FloatDtype",
     "Integer",
     "Interval",
     "Options",
@@ -265,6 +268,31 @@ class RandomState(Rule):
         return super().check(name, value)
 
 
+class FloatDtype(Rule):
+    """float32 or float64, given as a name, a NumPy type or a dtype. Returns the ``numpy.dtype``."""
+
+    def convert(self, value):
+        if isinstance(value, (bool, int, float)) or value is None:
+            raise TypeError("not a dtype")  # NOTE: np.dtype(None) is float64, np.dtype(float) too
+        dtype = np.dtype(value)  # TypeError for junk
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError("not float32/float64")
+        return dtype
+
+    def describe(self) -> str:
+        return "float32 or float64"
+
+    def check(self, name: str, value):
+        try:
+            return self.convert(value)
+        except (TypeError, ValueError):
+            try:  # name the dtype as NumPy does (int64, not <class 'numpy.int64'>)
+                shown = np.dtype(value).name if value is not None else repr(value)
+            except (TypeError, ValueError):
+                shown = _show(value)
+            raise ConfigError(f"{name} must be {self.describe()}, got {shown}") from None
+
+
 class AnyOf(Rule):
     """The first of several rules that accepts the value (``AnyOf(Options({"auto"}), Integer(1))``)."""
 
@@ -322,8 +350,10 @@ RULES: dict[str, Rule] = {
     "hidden_layer_sizes": Sizes(low=1),
     "inputs": Integer(low=1),
     "outputs": Integer(low=1),
-    "dtype": Options({"float32", "float64"}),
+    "dtype": FloatDtype(),
     # ---- estimators
+    # (an estimator's batch_size also takes "auto": AnyOf(Options({"auto"}), RULES["batch_size"]))
+    "learning_rate": AnyOf(Options({None}), Interval(float, 0, None, closed="neither")),  # None: the optimizer's
     "max_iter": Integer(low=1),
     "n_init": Integer(low=1),
     # ---- gradient checks (gradcheck.py, teaching/check.py)
