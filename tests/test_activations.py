@@ -225,3 +225,35 @@ def test_unknown_activation_names_known_ones():
         get_activation("swishy")
     with pytest.raises(ConfigError, match="unknown activation 3"):
         get_activation(3)
+
+
+# --- the He/Glorot choice lives on the activation (issue 8, item 5) -------------------------------
+def test_each_activation_declares_its_initialisation():
+    from handgrad import init as init_module
+    from handgrad.init import INITS, default_init
+
+    # The former table init.RELU_LIKE, written out: He for these, Glorot for the rest.
+    relu_like = {"relu", "leaky_relu", "elu", "gelu", "softplus"}
+    for name, act in ACTIVATIONS.items():
+        assert act.init in INITS, name
+        assert default_init(name) == ("he" if name in relu_like else "glorot_uniform"), name
+        assert default_init(act) == act.init
+    assert not hasattr(init_module, "RELU_LIKE")
+    # Aliases resolve first ("leakyrelu" was Glorot by accident before), unknown names stay Glorot.
+    assert default_init("leakyrelu") == "he" and default_init("logistic") == "glorot_uniform"
+    assert default_init("") == "glorot_uniform" and default_init("no_such") == "glorot_uniform"
+
+
+def test_a_new_activation_brings_its_initialisation_with_it():
+    from handgrad.init import default_init
+
+    def swish(z):
+        return z / (1 + np.exp(-z))
+
+    def swish_deriv(z):
+        s = 1 / (1 + np.exp(-z))
+        return s + z * s * (1 - s)
+
+    act = Activation("swish", swish, swish_deriv, init="he")
+    assert default_init(act) == "he"
+    assert default_init(Activation("odd", swish, swish_deriv)) == "glorot_uniform"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "handgrad", *args], capture_output=True, text=True, timeout=120)
@@ -35,3 +37,33 @@ def test_unknown_activation_is_a_usage_error():
     r = run_cli("gradcheck", "--activation", "swish")
     assert r.returncode == 2
     assert "invalid choice" in r.stderr and "Traceback" not in r.stderr
+
+
+# Issue 9: settings out of range are refused in one line (exit 2), before any work.
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--eps", "0"], "--eps must be a finite number > 0, got 0.0"),
+        (["--eps", "nan"], "--eps must be a finite number > 0, got nan"),
+        (["--eps=-1e-5"], "--eps must be a finite number > 0, got -1e-05"),
+        (["--tol", "-1"], "--tol must be a finite number >= 0, got -1.0"),
+        (["--tol", "inf"], "--tol must be a finite number >= 0, got inf"),
+        (["--seed", "-1"], "--seed must be an integer >= 0, got -1"),
+        (["--batch", "0"], "--batch must be an integer >= 1, got 0"),
+        (["--outputs", "0"], "--outputs must be an integer >= 1, got 0"),
+        (["--hidden", "100000", "100000"], "needs about 372.7 GiB of memory; this machine has"),
+    ],
+)
+def test_bad_settings_are_refused_in_one_line(args, message):
+    r = run_cli("gradcheck", *args)
+    assert r.returncode == 2, r.stdout
+    assert r.stdout == ""  # nothing ran
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("handgrad: error: ") and message in lines[0], r.stderr
+
+
+@pytest.mark.parametrize("loss", ["binary_crossentropy", "softmax_crossentropy", "huber", "mae"])
+def test_every_loss_gets_targets_that_suit_it(loss):
+    r = run_cli("gradcheck", "--inputs", "3", "--hidden", "4", "--outputs", "3", "--activation", "tanh", "--loss", loss)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"loss {loss}" in r.stdout and r.stdout.count("PASS") == 2

@@ -297,3 +297,102 @@ def test_softmax_gradient_is_derivative_of_value_for_any_target():
         numeric[idx] = (ce.value(plus, Y) - ce.value(minus, Y)) / (2 * eps)
     np.testing.assert_allclose(ce.gradient(Z, Y), numeric, rtol=1e-7, atol=1e-10)
     np.testing.assert_array_equal(ce.gradient(Z, Y)[:, 1], 0.0)  # an all-zero target contributes nothing
+
+
+# --- everything about a loss lives on its class (issue 8, item 5) ---------------------------------
+
+
+def test_every_loss_declares_its_tasks_and_for_task_reads_them():
+    from handgrad.losses import TASKS, default_for_task, for_task
+
+    for name in LOSS_NAMES:
+        assert LOSSES[name].tasks and set(LOSSES[name].tasks) <= set(TASKS), name
+    # The command line's and the estimators' defaults, unchanged from their former tables.
+    assert for_task("regression") == ["mse", "mae", "huber"]
+    assert for_task("binary") == ["binary_crossentropy"]
+    assert for_task("multiclass") == ["softmax_crossentropy"]
+    assert [default_for_task(t) for t in TASKS] == ["mse", "binary_crossentropy", "softmax_crossentropy"]
+    assert for_task("multiclass", n_outputs=1) == []  # a softmax over one logit is refused
+    assert for_task("multiclass", n_outputs=4) == ["softmax_crossentropy"]
+    with pytest.raises(ConfigError, match="unknown task 'ranking'"):
+        for_task("ranking")
+
+
+def test_check_task_refuses_a_loss_that_does_not_fit():
+    from handgrad.losses import check_task
+
+    assert check_task("squared_error", "regression").name == "mse"  # aliases resolve
+    with pytest.raises(
+        ConfigError, match=r"--loss mse does not fit a binary task; use one of \['binary_crossentropy'\]"
+    ):
+        check_task("mse", "binary", flag="--loss")
+
+
+def test_a_new_loss_is_served_by_for_task_once_it_is_in_the_table(monkeypatch):
+    from handgrad.losses import Loss, for_task
+
+    class LogCosh(Loss):
+        name = "logcosh"
+        tasks = ("regression",)
+
+    monkeypatch.setitem(LOSSES, "logcosh", LogCosh)
+    assert for_task("regression") == ["mse", "mae", "huber", "logcosh"]
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_example_targets_suit_the_loss(name):
+    loss = get_loss(name)
+    rng = np.random.default_rng(0)
+    Y = loss.example_targets(rng, 3, 50)
+    assert Y.shape == (3, 50) and Y.dtype == np.float64
+    loss.check_targets(Y)  # within the loss's own range
+    if name == "binary_crossentropy":
+        assert set(np.unique(Y)) == {0.0, 1.0}
+    elif name == "softmax_crossentropy":
+        np.testing.assert_array_equal(Y.sum(axis=0), np.ones(50))
+        assert set(np.unique(Y)) == {0.0, 1.0}
+    else:
+        assert (Y < 0).any() and (Y > 0).any() and len(np.unique(Y)) == Y.size  # real numbers
+
+
+def test_target_ranges():
+    from handgrad.errors import DataError
+
+    get_loss("mse").check_targets(np.array([[-1e9, 1e9]]))  # any finite value
+    get_loss("binary_crossentropy").check_targets(np.array([[0.0, 0.25, 1.0]]))
+    with pytest.raises(
+        DataError, match=r"Y holds 2\.0 at index \(1, 0\); the binary_crossentropy loss needs targets in \[0, 1\]"
+    ):
+        get_loss("binary_crossentropy").check_targets(np.array([[0.0], [2.0]]))
+    with pytest.raises(DataError, match=r"y holds -0\.5 .* softmax_crossentropy loss needs targets in \[0, inf\]"):
+        get_loss("softmax_crossentropy").check_targets(np.array([[1.0, -0.5]]), name="y")
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+@pytest.mark.parametrize("n_outputs", [1, 3])
+def test_derivation_pieces_reproduce_the_gradient(name, n_outputs):
+    """dJ/dŶ = factor/N · error, with error built from the loss's own pieces, equals Loss.gradient."""
+    from handgrad.losses import Formula
+
+    loss = get_loss(name)
+    if name == "softmax_crossentropy":
+        n_outputs += 1  # a softmax needs two outputs
+    pieces = loss.derivation(n_outputs)
+    assert isinstance(pieces.J, Formula) and pieces.J.latex and pieces.J.text
+    rng = np.random.default_rng(1)
+    N = 5
+    Yhat = rng.normal(size=(n_outputs, N))
+    Y = loss.example_targets(rng, n_outputs, N)
+    if pieces.probabilities is not None:
+        error = pieces.probabilities.function(Yhat) - Y
+    elif pieces.error_function is not None:
+        error = pieces.error_function.function(Yhat - Y)
+    else:
+        error = Yhat - Y
+    np.testing.assert_allclose(float(pieces.factor) / N * error, loss.gradient(Yhat, Y), rtol=1e-12, atol=1e-15)
+
+
+def test_a_loss_without_derivation_pieces_is_not_derivable():
+    from handgrad.losses import Loss
+
+    assert Loss().derivation(1) is None

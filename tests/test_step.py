@@ -16,8 +16,8 @@ from handgrad import Network
 from handgrad.errors import DivergenceError
 from handgrad.losses import get_loss
 from handgrad.training import SGD, Adam, train
-from handgrad.training.step import Step
 from handgrad.training.callbacks import Callback
+from handgrad.training.step import Step
 
 
 def _data(n=203, n_in=5, n_out=1, seed=0):

@@ -49,6 +49,13 @@ class Activation:
         σ(z) in LaTeX, for the generated derivation.
     latex_derivative : str
         σ'(z) in LaTeX.
+    init : str, default "glorot_uniform"
+        The weight initialisation that suits a hidden layer with this σ (the
+        estimators' ``init="auto"``, the command line's default; see
+        :func:`handgrad.init.default_init`): ``"he"`` for ReLU-like σ, which
+        switch half the units off and so need twice the variance to keep it
+        through the layer; ``"glorot_uniform"`` for σ symmetric and linear
+        near 0 (sigmoid, tanh, identity).
     """
 
     name: str
@@ -57,6 +64,7 @@ class Activation:
     derivative_from_output: ArrayFn | None = field(default=None, compare=False)
     latex: str = ""
     latex_derivative: str = ""
+    init: str = "glorot_uniform"
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         return self.function(z)
@@ -210,6 +218,7 @@ RELU = Activation(
     _relu_deriv_from_output,
     latex=r"\max(z, 0)",
     latex_derivative=r"\mathbb{1}[z > 0]",
+    init="he",
 )
 LEAKY_RELU = Activation(
     "leaky_relu",
@@ -217,6 +226,7 @@ LEAKY_RELU = Activation(
     leaky_relu_deriv,
     latex=r"\max(z, 0.01 z)",
     latex_derivative=r"\mathbb{1}[z > 0] + 0.01\,\mathbb{1}[z \le 0]",
+    init="he",
 )
 SIGMOID = Activation(
     "sigmoid",
@@ -240,6 +250,7 @@ SOFTPLUS = Activation(
     softplus_deriv,
     latex=r"\log(1 + e^{z})",
     latex_derivative=r"\frac{1}{1 + e^{-z}}",
+    init="he",
 )
 ELU = Activation(
     "elu",
@@ -247,6 +258,7 @@ ELU = Activation(
     elu_deriv,
     latex=r"z \text{ if } z > 0 \text{ else } e^{z} - 1",
     latex_derivative=r"1 \text{ if } z > 0 \text{ else } e^{z}",
+    init="he",
 )
 GELU = Activation(
     "gelu",
@@ -257,6 +269,7 @@ GELU = Activation(
         r"\tfrac{1}{2}(1 + \tanh u) + \tfrac{1}{2} z (1 - \tanh^2 u)\sqrt{2/\pi}"
         r"\,(1 + 0.134145 z^2),\; u = \sqrt{2/\pi}(z + 0.044715 z^3)"
     ),
+    init="he",
 )
 
 ACTIVATIONS: dict[str, Activation] = {

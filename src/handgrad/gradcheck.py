@@ -26,8 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import ConfigError, ShapeError
 from .losses import Loss, get_loss
 from .network import GRADIENT_METHODS, Network
+from .params import check
 
 
 @dataclass
@@ -72,34 +74,54 @@ class GradcheckReport:
 
 
 def numeric_gradients(
-    net: Network, X, Y, loss: str | Loss = "mse", eps: float = 1e-5, sample_weight=None
+    net: Network, X, Y, loss: str | Loss = "mse", eps: float = 1e-5, sample_weight=None, entries=None
 ) -> list[np.ndarray]:
-    """Central-difference dJ/dθ for every parameter, in float64.
+    """Central-difference dJ/dθ for every parameter, in float64: handgrad's one such routine.
+
+    ``(J(θ + ε) − J(θ − ε)) / 2ε`` for each entry θ, with ``J`` the loss's
+    :meth:`~handgrad.losses.Loss.value` of :meth:`Network.predict_columns`.
+    (The tests keep a deliberately independent copy in ``tests/finite_differences.py``.)
 
     Parameters
     ----------
     net : Network (not modified; a float64 copy is perturbed)
     X : array-like of shape (n_samples, n_features)
     Y : array-like of shape (n_samples, n_outputs) or (n_samples,)
+    loss : str or Loss
+    eps : float
+        The step ε (finite, > 0).
+    sample_weight : array-like of shape (n_samples,), optional
+    entries : list of 1-D int arrays, optional
+        For each parameter (in ``net.parameters()`` order), the flat indices
+        (into ``p.reshape(-1)``) to differentiate; default all of them.
 
     Returns
     -------
-    list of ndarray, in the order of ``net.parameters()`` (W1, b1, W2, ...).
+    list of ndarray, in the order of ``net.parameters()`` (W1, b1, W2, ...): each of
+    the parameter's shape, or, with ``entries``, 1-D with one value per given index.
     """
+    eps = check("eps", eps)
     net64 = net.astype(np.float64)
     A0, Yc, loss_fn, w = net64._columns(X, Y, loss, sample_weight)
+    params = net64.parameters()
+    if entries is not None and len(entries) != len(params):
+        raise ShapeError(f"entries has {len(entries)} index arrays; the network has {len(params)} parameters")
     out = []
-    for p in net64.parameters():
-        g = np.empty_like(p)
-        for idx in np.ndindex(p.shape):
-            old = p[idx]
-            p[idx] = old + eps
+    for i, p in enumerate(params):
+        # NOTE: p.flat, not p.reshape(-1): W_l is a strided view of the network's flat buffer
+        # (handgrad.parameters), whose reshape is a copy; the flat iterator writes through.
+        flat = p.flat
+        idx = np.arange(p.size) if entries is None else np.asarray(entries[i], dtype=np.intp).reshape(-1)
+        g = np.empty(idx.size)
+        for j, k in enumerate(idx):
+            old = flat[k]
+            flat[k] = old + eps
             J_plus = loss_fn.value(net64.predict_columns(A0), Yc, w)
-            p[idx] = old - eps
+            flat[k] = old - eps
             J_minus = loss_fn.value(net64.predict_columns(A0), Yc, w)
-            p[idx] = old
-            g[idx] = (J_plus - J_minus) / (2 * eps)
-        out.append(g)
+            flat[k] = old
+            g[j] = (J_plus - J_minus) / (2 * eps)
+        out.append(g.reshape(p.shape) if entries is None else g)
     return out
 
 
@@ -130,9 +152,9 @@ def gradcheck(
     loss : str or Loss
     method : {"backprop", "expanded"}
     eps : float
-        Step of the central difference.
+        Step of the central difference (finite, > 0).
     tol : float
-        Largest relative error accepted for ``report.ok``.
+        Largest relative error accepted for ``report.ok`` (finite, >= 0).
 
     Returns
     -------
@@ -143,9 +165,9 @@ def gradcheck(
     finite difference straddles a corner and disagrees with any derivative.
     """
     if method not in GRADIENT_METHODS:
-        from .errors import ConfigError
-
         raise ConfigError(f"unknown gradient method {method!r}; expected one of {GRADIENT_METHODS}")
+    eps = check("eps", eps)
+    tol = check("tol", tol)
     net64 = net.astype(np.float64)
     loss_fn = get_loss(loss)
     analytic = list(net64.gradients(X, Y, loss_fn, method=method, sample_weight=sample_weight))

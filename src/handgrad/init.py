@@ -15,8 +15,10 @@ glorot_uniform U(±√(6 / (n_{l-1} + n_l)))              a.k.a. Xavier
 ============== ======================================= =====================
 
 Biases start at zero for every scheme (as in the seed). :func:`default_init`
-picks He or Glorot from the hidden activation (the estimators' ``init="auto"``
-and the command line's default).
+picks He or Glorot from the hidden activation: each
+:class:`~handgrad.activations.Activation` declares its own ``init`` (the
+estimators' ``init="auto"`` and the command line's default), so a new
+activation touches ``activations.py`` only.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ import itertools
 
 import numpy as np
 
+from .activations import get_activation
 from .errors import ConfigError
+from .params import check
 
 
 def _randn(rng, fan_out, fan_in):
@@ -64,26 +68,35 @@ INITS = {
 }
 
 
-#: Hidden activations for which He initialisation is right; the others get Glorot.
-RELU_LIKE = frozenset({"relu", "leaky_relu", "elu", "gelu", "softplus"})
+def default_init(activation) -> str:
+    """The initialisation that suits a hidden activation: its :attr:`Activation.init <handgrad.activations.Activation>`.
 
+    ``"he"`` for the ReLU-like ones, ``"glorot_uniform"`` for the others. He
+    keeps the variance of ReLU-like layers (half the units are off); Glorot that
+    of symmetric saturating ones (sigmoid, tanh) near 0.
 
-def default_init(activation: str) -> str:
-    """``"he"`` for a ReLU-like activation name, else ``"glorot_uniform"``.
+    Parameters
+    ----------
+    activation : str, Activation or (function, derivative) pair
+        A name the library does not know (or ``""``, for an activation given
+        as a pair of functions) gets ``"glorot_uniform"``; it is reported where
+        the network is built.
 
-    He keeps the variance of ReLU-like layers (half the units are off);
-    Glorot that of symmetric saturating ones (sigmoid, tanh) near 0.
+    >>> default_init("relu"), default_init("tanh")
+    ('he', 'glorot_uniform')
     """
-    return "he" if activation in RELU_LIKE else "glorot_uniform"
+    try:
+        return get_activation(activation).init
+    except ConfigError:
+        return "glorot_uniform"
 
 
 def as_generator(random_state: int | np.random.Generator | None) -> np.random.Generator:
     """``numpy.random.Generator`` from a seed, a Generator (used as is) or None (fresh entropy)."""
+    random_state = check("random_state", random_state)
     if isinstance(random_state, np.random.Generator):
         return random_state
-    if random_state is None or isinstance(random_state, (int, np.integer)):
-        return np.random.default_rng(random_state)
-    raise ConfigError(f"random_state must be an int, a numpy Generator or None, got {random_state!r}")
+    return np.random.default_rng(random_state)
 
 
 def initialise(

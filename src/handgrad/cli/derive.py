@@ -9,7 +9,11 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import ConfigError
+from ..losses import LOSSES
+from ..params import check, check_memory, estimate_bytes
 from ..teaching.derive import FORMATS, derive
 from ._common import check_new_file, write_text_atomically
 
@@ -50,7 +54,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--output-activation", default="identity", metavar="NAME", help="output activation (default identity)"
     )
-    p.add_argument("--loss", default="mse", help="mse (default), mae, huber, binary_crossentropy, softmax_crossentropy")
+    p.add_argument("--loss", default="mse", metavar="NAME", help=f"one of {', '.join(LOSSES)} (default mse)")
     p.add_argument(
         "--format",
         choices=FORMATS,
@@ -68,18 +72,25 @@ def register(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="overwrite an existing -o file")
     p.add_argument("--check", action="store_true", help="evaluate the formulas numerically; exit 1 if they fail")
     p.add_argument("--batch", type=int, default=4, help="batch size N of the check (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the check (default 0)")
-    p.add_argument("--tol", type=float, default=1e-5, help="largest relative error the check accepts (default 1e-5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (>= 0) of the check (default 0)")
+    p.add_argument(
+        "--tol", type=float, default=1e-5, help="largest relative error the check accepts, >= 0 (default 1e-5)"
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    for name, value in (("--inputs", [args.inputs]), ("--hidden", args.hidden), ("--outputs", [args.outputs])):
-        if any(v < 1 for v in value):
-            raise ConfigError(f"{name} must be positive integers, got {value}")
-    if args.batch < 1:
-        raise ConfigError(f"--batch must be at least 1, got {args.batch}")
-    sizes = [args.inputs, *args.hidden, args.outputs]
+    # Every setting checked before any work, by the rules of handgrad.params, naming the flag.
+    sizes = [
+        check("--inputs", args.inputs, "inputs"),
+        *check("--hidden", args.hidden, "hidden"),
+        check("--outputs", args.outputs, "outputs"),
+    ]
+    batch = check("--batch", args.batch, "batch")
+    seed = check("--seed", args.seed, "seed")
+    tol = check("--tol", args.tol, "tol")
+    if args.check:  # before writing anything: the check must be able to run
+        check_memory(estimate_bytes(sizes, batch, np.float64, copies=7), f"--check of a network of layer sizes {sizes}")
     activation = args.activation[0] if len(args.activation) == 1 else args.activation
     if len(args.activation) > 1 and len(args.activation) != len(args.hidden):
         raise ConfigError(
@@ -100,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(out)
     if args.check:
-        report = der.check(batch=args.batch, random_state=args.seed, tol=args.tol)
+        report = der.check(batch=batch, random_state=seed, tol=tol)
         print()
         print(report)
         return 0 if report.ok else 1

@@ -10,7 +10,7 @@ from ..activations import ACTIVATIONS
 from ..gradcheck import gradcheck
 from ..losses import LOSSES, get_loss
 from ..network import GRADIENT_METHODS, Network
-from ._common import usage_error
+from ..params import check, check_memory, estimate_bytes
 
 EXAMPLES = """examples:
   handgrad gradcheck                                   the seed's 37-128-64-1 ReLU network, MSE
@@ -46,39 +46,45 @@ def register(subparsers) -> None:
     p.add_argument("--method", default="both", choices=[*GRADIENT_METHODS, "both"])
     p.add_argument("--batch", type=int, default=8, help="batch size N (default: 8)")
     p.add_argument("--init", default="glorot_normal", help="weight init (default: glorot_normal)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the weights and the batch")
-    p.add_argument("--eps", type=float, default=1e-5, help="finite-difference step (default: 1e-5)")
-    p.add_argument("--tol", type=float, default=1e-5, help="largest accepted relative error (default: 1e-5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (>= 0) of the weights and the batch")
+    p.add_argument("--eps", type=float, default=1e-5, help="finite-difference step, > 0 (default: 1e-5)")
+    p.add_argument("--tol", type=float, default=1e-5, help="largest accepted relative error, >= 0 (default: 1e-5)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.inputs < 1 or args.outputs < 1 or any(h < 1 for h in args.hidden) or args.batch < 1:
-        raise usage_error("--inputs, --hidden, --outputs and --batch must be positive integers")
+    # Every setting checked before any work, by the rules of handgrad.params, naming the flag.
+    inputs = check("--inputs", args.inputs, "inputs")
+    hidden = check("--hidden", args.hidden, "hidden")
+    outputs = check("--outputs", args.outputs, "outputs")
+    batch = check("--batch", args.batch, "batch")
+    seed = check("--seed", args.seed, "seed")
+    eps = check("--eps", args.eps, "eps")
+    tol = check("--tol", args.tol, "tol")
+    sizes = [inputs, *hidden, outputs]
+    # The network, its float64 copy, the analytic and the numeric gradients: refused with the
+    # figures (not a MemoryError) when they cannot fit.
+    check_memory(estimate_bytes(sizes, batch, np.float64, copies=5), f"a gradient check of a {sizes} network")
     activation = args.activation[0] if len(args.activation) == 1 else args.activation
     net = Network(
-        [args.inputs, *args.hidden, args.outputs],
+        sizes,
         activation=activation,
         output_activation=args.output_activation,
         init=args.init,
-        random_state=args.seed,
+        random_state=seed,
     )
-    get_loss(args.loss).check_outputs(args.outputs)  # before printing anything: e.g. a softmax over one output
-    rng = np.random.default_rng(args.seed + 1)
-    X = rng.normal(size=(args.batch, args.inputs))
-    if args.loss == "softmax_crossentropy":
-        Y = np.eye(args.outputs)[rng.integers(0, args.outputs, args.batch)]
-    elif args.loss == "binary_crossentropy":
-        Y = rng.integers(0, 2, (args.batch, args.outputs)).astype(float)
-    else:
-        Y = rng.normal(size=(args.batch, args.outputs))
+    loss = get_loss(args.loss)
+    loss.check_outputs(outputs)  # before printing anything: e.g. a softmax over one output
+    rng = np.random.default_rng(seed + 1)
+    X = rng.normal(size=(batch, inputs))
+    Y = loss.example_targets(rng, outputs, batch).T  # (batch, outputs): 0/1, one-hot or real, as the loss needs
     n_params = sum(p.size for p in net.parameters())
-    print(f"network {net.layer_sizes}, activations {[a.name for a in net.activations]}, loss {args.loss}")
-    print(f"batch of {args.batch} random samples; {n_params} parameters, {2 * n_params} loss evaluations per method")
+    print(f"network {net.layer_sizes}, activations {[a.name for a in net.activations]}, loss {loss.name}")
+    print(f"batch of {batch} random samples; {n_params} parameters, {2 * n_params} loss evaluations per method")
     methods = GRADIENT_METHODS if args.method == "both" else (args.method,)
     ok = True
     for method in methods:
-        report = gradcheck(net, X, Y, loss=args.loss, method=method, eps=args.eps, tol=args.tol)
+        report = gradcheck(net, X, Y, loss=loss, method=method, eps=eps, tol=tol)
         print()
         print(report)
         ok &= report.ok

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import gradients as engine
-from ..gradcheck import relative_error
-from ..losses import BinaryCrossEntropy, SoftmaxCrossEntropy
+from ..gradcheck import numeric_gradients, relative_error
 from ..network import Network
+from ..params import check as check_setting
+from ..params import check_memory, estimate_bytes
 from .expr import Env
 
 
@@ -82,15 +83,6 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def _targets(loss, n_outputs: int, N: int, rng: np.random.Generator) -> np.ndarray:
-    """Targets of shape (n_L, N) that suit the loss (0/1, one-hot or real)."""
-    if isinstance(loss, SoftmaxCrossEntropy):
-        return np.eye(n_outputs)[:, rng.integers(0, n_outputs, N)]
-    if isinstance(loss, BinaryCrossEntropy):
-        return rng.integers(0, 2, (n_outputs, N)).astype(np.float64)
-    return rng.normal(size=(n_outputs, N))
-
-
 def check(
     derivation,
     batch: int = 4,
@@ -121,7 +113,18 @@ def check(
     -------
     CheckReport
     """
+    batch = check_setting("batch", batch)
+    random_state = check_setting("random_state", random_state, "seed")
+    eps = check_setting("eps", eps)
+    tol = check_setting("tol", tol)
+    max_entries = check_setting("max_entries", max_entries, "batch")
     der = derivation
+    # The network, its float64 copy for finite differences, and four gradients (expanded,
+    # backprop, and the engine's two): refused with the figures, not a MemoryError.
+    check_memory(
+        estimate_bytes(der.layer_sizes, batch, np.float64, copies=7),
+        f"checking the derivation of a {der.layer_sizes} network",
+    )
     rng = np.random.default_rng(random_state)
     net = Network(der.layer_sizes, der.activations[:-1] if der.n_layers > 1 else "relu", der.activations[-1],
                   init="he", random_state=rng)  # fmt: skip
@@ -129,7 +132,7 @@ def check(
     for b in net.biases:
         b[...] = rng.normal(scale=0.1, size=b.shape)
     X = rng.normal(size=(batch, der.layer_sizes[0]))  # (N, n_0)
-    Y = _targets(der.loss, der.layer_sizes[-1], batch, rng)  # (n_L, N)
+    Y = der.loss.example_targets(rng, der.layer_sizes[-1], batch)  # (n_L, N), as the loss needs (0/1, one-hot, real)
     values = {"X": X, "Y": Y}
     for l, (W, b) in enumerate(zip(net.weights, net.biases), start=1):
         values[f"W{l}"], values[f"b{l}"] = W, b
@@ -152,26 +155,18 @@ def check(
     replaced = evaluate([der.replaced(l) for l in range(1, L + 1)], der.expanded_definitions())
     delta_errors = [float(np.max(relative_error(d, r), initial=0.0)) for d, r in zip(deltas, replaced)]
 
-    def J() -> float:
-        return der.loss.value(net.predict_columns(X.T), Y)
-
-    results = []
-    for name, p, g_ex, g_bp, e_bp, e_ex in zip(net.parameter_names(), net.parameters(), ex, bp, eng_bp, eng_ex):
-        # NOTE: p.flat, not p.reshape(-1): W_l is a strided view of the network's flat buffer, whose
-        # reshape would be a copy; writing through the flat iterator perturbs the network itself.
-        flat = p.flat
+    # Finite differences on at most max_entries entries of each parameter, chosen at random.
+    entries = []
+    for p in net.parameters():
         idx = np.arange(p.size)
         if p.size > max_entries:
             idx = np.sort(rng.choice(p.size, max_entries, replace=False))
-        numeric = np.empty(idx.size)
-        for j, i in enumerate(idx):
-            old = flat[i]
-            flat[i] = old + eps
-            J_plus = J()
-            flat[i] = old - eps
-            J_minus = J()
-            flat[i] = old
-            numeric[j] = (J_plus - J_minus) / (2 * eps)
+        entries.append(idx)
+    numerics = numeric_gradients(net, X, Y.T, der.loss, eps, entries=entries)
+
+    results = []
+    pairs = zip(net.parameter_names(), net.parameters(), ex, bp, eng_bp, eng_ex)
+    for (name, p, g_ex, g_bp, e_bp, e_ex), idx, numeric in zip(pairs, entries, numerics):
         gx, gb = g_ex.reshape(-1)[idx], g_bp.reshape(-1)[idx]
         vs_engine = max(
             float(np.max(relative_error(g_bp, e_bp))),

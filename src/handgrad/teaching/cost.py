@@ -51,10 +51,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..errors import ConfigError
+from .derive import derive
+from .expr import product_flops
+
 
 def _check_sizes(layer_sizes: Sequence[int]) -> list[int]:
-    from ..errors import ConfigError
-
     sizes = [int(n) for n in layer_sizes]
     if len(sizes) < 2 or any(n < 1 for n in sizes):
         raise ConfigError(f"layer_sizes must be at least two positive integers, got {list(layer_sizes)!r}")
@@ -112,9 +114,6 @@ def literal_flops(
     layer_sizes: Sequence[int], N: int, activation="relu", output_activation="identity", loss="mse"
 ) -> int:
     """Flops of the seed's formulas as written, counted on the expression trees of :func:`derive` (plus Ŷ once)."""
-    from .derive import derive
-    from .expr import product_flops
-
     sizes = _check_sizes(layer_sizes)
     der = derive(sizes, activation, output_activation, loss)
     env = der.shapes()

@@ -34,8 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import gradients as engine
+from ..errors import ConfigError
 from ..losses import get_loss
 from ..network import Network
+from . import cost as cost_module
 from .cost import Cost, cost
 
 SEED_NETWORK = (37, 128, 64, 1)
@@ -265,8 +267,6 @@ def _seed_comment(seed: Measurement) -> str:
 
 def markdown_report(results: list[Measurement], seed: Measurement, command: str, repeats: int, png: str | None) -> str:
     """The text of ``docs/gradient-cost.md``."""
-    from . import cost as cost_module
-
     c = seed.analytic
     lines = [
         "# The cost of the expanded form, measured",
@@ -361,8 +361,6 @@ def plot(results: list[Measurement], path: Path) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:  # pragma: no cover - depends on the environment
-        from ..errors import ConfigError
-
         raise ConfigError('the plot needs matplotlib: pip install "handgrad[plot]"') from None
     fig, (ax_t, ax_r) = plt.subplots(1, 2, figsize=(12, 4.8))
     configs = sorted({(m.width, m.batch) for m in results})

@@ -41,15 +41,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-
-import numpy as np
+from pathlib import Path
 
 from ..activations import IDENTITY, Activation
 from ..errors import ConfigError
-from ..losses import BinaryCrossEntropy, Huber, Loss, MeanAbsoluteError, MeanSquaredError, SoftmaxCrossEntropy
-from ..losses import softmax as _softmax
+from ..losses import LOSSES, Elementwise, Formula, Loss, get_loss
 from ..network import Network
+from ..params import check as check_setting
 from . import render
+from .check import check
 from .expr import (
     Add,
     Apply,
@@ -109,113 +109,47 @@ class LossForm:
     function: str
 
 
+def _math(f: Formula) -> Math:
+    return Math(f.latex, f.text)
+
+
+def _note(parts: Sequence) -> list:
+    """A loss's note (strings, `code` in backticks, and Formulas) as render segments."""
+    out: list = []
+    for part in parts:
+        if isinstance(part, Formula):
+            out.append(_math(part))
+            continue
+        for i, piece in enumerate(str(part).split("`")):
+            if piece:
+                out.append(Code(piece) if i % 2 else piece)
+    return out
+
+
+def _func(e: Elementwise) -> Func:
+    return Func(e.latex, e.text, e.function, e.key, latex_args=e.latex_args, text_args=e.text_args)
+
+
 def _loss_form(loss: Loss, n_outputs: int) -> LossForm:
-    r = sub(YHAT, Y)
+    """The loss as the derivation writes it, from the pieces the loss itself declares (:meth:`Loss.derivation`)."""
+    pieces = loss.derivation(n_outputs)
+    if pieces is None:
+        derivable = [name for name, cls in LOSSES.items() if cls.derivation is not Loss.derivation]
+        raise ConfigError(
+            f"handgrad derive knows the built-in losses {', '.join(derivable)}; got {loss!r} "
+            "(a loss is derivable when its class defines derivation())"
+        )
+    definitions: dict[str, Expr] = {}
+    if pieces.probabilities is not None:  # on logits: dJ/dŶ = factor/N (P − Y)
+        error: Expr = sub(P, Y)
+        definitions["P"] = Apply(_func(pieces.probabilities), YHAT)
+    elif pieces.error_function is not None:
+        error = Apply(_func(pieces.error_function), sub(YHAT, Y))
+    else:
+        error = sub(YHAT, Y)
+    steps = [Equation(_math(st.lhs), _math(st.rhs), _note(st.note)) for st in pieces.steps]
     cls = f"handgrad.losses.{type(loss).__name__}"
-    if isinstance(loss, MeanSquaredError):
-        if n_outputs == 1:  # the seed's own J
-            J = Math(r"\frac{1}{N} \sum_{i=1}^{N} {(\hat{y}_i - y_i)^2}", "1/N Σᵢ (ŷᵢ − yᵢ)²")
-        else:
-            J = Math(r"\frac{1}{N} \sum_{i=1}^{N} \lVert \hat{y}_i - y_i \rVert^2", "1/N Σᵢ ‖ŷᵢ − yᵢ‖²")
-        return LossForm(loss, Fraction(2), r, {}, J, [], cls)
-    if isinstance(loss, MeanAbsoluteError):
-        sign = Func(r"\operatorname{sign}", "sign", np.sign, "sign")
-        J = Math(r"\frac{1}{N} \sum_{i=1}^{N} \sum_k \lvert \hat{y}_{ik} - y_{ik} \rvert", "1/N Σᵢ Σₖ |ŷᵢₖ − yᵢₖ|")
-        steps = [
-            Equation(
-                Math(r"\frac{d\lvert r \rvert}{dr}", "d|r|/dr"),
-                Math(r"\operatorname{sign}(r)", "sign(r)"),
-                ["(0 at r = 0, as ", Code("numpy.sign"), ")"],
-            )
-        ]
-        return LossForm(loss, Fraction(1), Apply(sign, r), {}, J, steps, cls)
-    if isinstance(loss, Huber):
-        d = f"{loss.delta:g}"
-        clip = Func(
-            r"\operatorname{clip}",
-            "clip",
-            lambda v, d=loss.delta: np.clip(v, -d, d),
-            f"clip{d}",
-            latex_args=f", -{d}, {d}",
-            text_args=f", −{d}, {d}",
-        )
-        J = Math(
-            r"\frac{1}{N} \sum_{i=1}^{N} \sum_k h(\hat{y}_{ik} - y_{ik}),\quad h(r) = \begin{cases} \tfrac12 r^2 & \lvert r \rvert \le "
-            + d
-            + r" \\ "
-            + d
-            + r" (\lvert r \rvert - \tfrac12 \cdot "
-            + d
-            + r") & \text{otherwise} \end{cases}",
-            f"1/N Σᵢ Σₖ h(ŷᵢₖ − yᵢₖ),  h(r) = r²/2 if |r| ≤ {d} else {d} (|r| − {d}/2)",
-        )
-        steps = [
-            Equation(
-                Math(r"\frac{dh}{dr}", "dh/dr"), Math(rf"\operatorname{{clip}}(r, -{d}, {d})", f"clip(r, −{d}, {d})")
-            )
-        ]
-        return LossForm(loss, Fraction(1), Apply(clip, r), {}, J, steps, cls)
-    if isinstance(loss, BinaryCrossEntropy):
-        sig = Func(r"\operatorname{sigmoid}", "sigmoid", lambda v: 1.0 / (1.0 + np.exp(-v)), "sigmoid")
-        J = Math(
-            r"-\frac{1}{N} \sum_{i=1}^{N} \sum_k \left[ y_{ik} \log p_{ik} + (1 - y_{ik}) \log(1 - p_{ik}) \right],\quad P = \operatorname{sigmoid}(\hat{Y})",
-            "−1/N Σᵢ Σₖ [yᵢₖ log pᵢₖ + (1 − yᵢₖ) log(1 − pᵢₖ)],  P = sigmoid(Ŷ)",
-        )
-        steps = [
-            Equation(
-                Math(r"\frac{dp}{d\hat{y}}", "dp/dŷ"),
-                Math("p (1 - p)", "p (1 − p)"),
-                ["for ", Math(r"p = \frac{1}{1 + e^{-\hat{y}}}", "p = 1/(1 + e^(−ŷ))")],
-            ),
-            Equation(
-                Math(r"\frac{d\ell}{d\hat{y}}", "dℓ/dŷ"),
-                Math(
-                    r"\left(-\frac{y}{p} + \frac{1 - y}{1 - p}\right) p (1 - p) = -y (1 - p) + (1 - y) p = p - y",
-                    "(−y/p + (1 − y)/(1 − p)) p (1 − p) = −y (1 − p) + (1 − y) p = p − y",
-                ),
-                ["the sigmoid's derivative cancels the log's denominators"],
-            ),
-        ]
-        return LossForm(loss, Fraction(1), sub(P, Y), {"P": Apply(sig, YHAT)}, J, steps, cls)
-    if isinstance(loss, SoftmaxCrossEntropy):
-        smax = Func(r"\operatorname{softmax}", "softmax", _softmax, "softmax")
-        J = Math(
-            r"-\frac{1}{N} \sum_{i=1}^{N} \sum_k y_{ik} \log p_{ik},\quad P = \operatorname{softmax}(\hat{Y})",
-            "−1/N Σᵢ Σₖ yᵢₖ log pᵢₖ,  P = softmax(Ŷ)  (per column)",
-        )
-        steps = [
-            Equation(
-                Math(r"\frac{\partial p_k}{\partial \hat{y}_j}", "∂pₖ/∂ŷⱼ"),
-                Math(r"p_k (\mathbf{1}[k = j] - p_j)", "pₖ (1[k = j] − pⱼ)"),
-                [
-                    "for ",
-                    Math(r"p_k = e^{\hat{y}_k} / \sum_m e^{\hat{y}_m}", "pₖ = e^ŷₖ / Σₘ e^ŷₘ"),
-                    ": the softmax Jacobian ",
-                    Math(r"\operatorname{diag}(p) - p p^T", "diag(p) − p pᵀ"),
-                ],
-            ),
-            Equation(
-                Math(r"\frac{\partial \ell}{\partial \hat{y}_j}", "∂ℓ/∂ŷⱼ"),
-                Math(
-                    r"-\sum_k \frac{y_k}{p_k} p_k (\mathbf{1}[k = j] - p_j) = -y_j + p_j \sum_k y_k = p_j - y_j",
-                    "−Σₖ (yₖ/pₖ) pₖ (1[k = j] − pⱼ) = −yⱼ + pⱼ Σₖ yₖ = pⱼ − yⱼ",
-                ),
-                [
-                    "since ",
-                    Math(r"\sum_k y_k = 1", "Σₖ yₖ = 1"),
-                    " (one-hot targets): the Jacobian cancels the log's ",
-                    Math(r"1/p_k", "1/pₖ"),
-                    " (the library keeps the general ",
-                    Math(r"p_j \sum_k y_k - y_j", "pⱼ Σₖ yₖ − yⱼ"),
-                    ", the same for such targets)",
-                ],
-            ),
-        ]
-        return LossForm(loss, Fraction(1), sub(P, Y), {"P": Apply(smax, YHAT)}, J, steps, cls)
-    raise ConfigError(
-        f"handgrad derive knows the built-in losses mse, mae, huber, binary_crossentropy and "
-        f"softmax_crossentropy; got {loss!r}"
-    )
+    return LossForm(loss, pieces.factor, error, definitions, _math(pieces.J), steps, cls)
 
 
 # ----------------------------------------------------------------- the derivation
@@ -333,8 +267,6 @@ class Derivation:
 
     def check(self, **kwargs):
         """Evaluate these formulas numerically; see :func:`handgrad.teaching.check.check`."""
-        from .check import check
-
         return check(self, **kwargs)
 
 
@@ -374,7 +306,8 @@ def derive(
     output_activation : str
         σ_L (ignored for a Network). ``"identity"`` as in the seed.
     loss : str or Loss
-        ``"mse"`` (the seed's), ``"mae"``, ``"huber"``, ``"binary_crossentropy"``, ``"softmax_crossentropy"``.
+        ``"mse"`` (the seed's), or any loss whose class defines
+        :meth:`~handgrad.losses.Loss.derivation` (every one in :data:`handgrad.losses.LOSSES`).
 
     Returns
     -------
@@ -387,12 +320,14 @@ def derive(
         For bad sizes, an unknown activation or loss, or one activation per
         hidden layer with the wrong count.
     """
-    from ..losses import get_loss
-
-    if not isinstance(network, Network):
-        # Network validates sizes and resolves activations exactly as training does.
-        network = Network(list(network), activation, output_activation, init="randn", random_state=0)
-    sizes, acts = network.layer_sizes, network.activations
+    if isinstance(network, Network):
+        sizes, acts = network.layer_sizes, network.activations
+    else:
+        sizes = list(check_setting("layer_sizes", network))
+        # The activations resolved exactly as training does, by a Network of the same depth
+        # and width 1: the derivation is symbolic, and a network of the real widths
+        # (--hidden 100000 100000) would allocate gigabytes for nothing.
+        acts = Network([1] * len(sizes), activation, output_activation, init="randn", random_state=0).activations
     L = len(acts)
     loss = get_loss(loss)
     loss.check_outputs(sizes[-1])  # e.g. a softmax over one output: J = 0, nothing to derive
@@ -641,8 +576,6 @@ DOC_END = "<!-- END GENERATED -->"
 
 def update_document(path) -> bool:
     """Regenerate the block between the GENERATED markers of ``docs/derivation.md``; True if it changed."""
-    from pathlib import Path
-
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     if DOC_BEGIN not in text or DOC_END not in text:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..params import Integer, check
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..network import Network
@@ -104,12 +105,8 @@ class EarlyStopping(Callback):
     """
 
     def __init__(self, patience: int = 10, min_delta: float = 0.0, restore_best: bool = True, monitor="val_loss"):
-        if not (isinstance(patience, (int, np.integer)) and patience >= 1):
-            raise ConfigError(f"patience must be an integer >= 1 (epochs), got {patience!r}")
-        if not (math.isfinite(min_delta) and min_delta >= 0):
-            raise ConfigError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
-        self.patience = int(patience)
-        self.min_delta = float(min_delta)
+        self.patience = check("patience", patience)
+        self.min_delta = check("min_delta", min_delta)
         self.restore_best = bool(restore_best)
         self.monitor = monitor
         self._params: list[np.ndarray] = []
@@ -178,9 +175,8 @@ class PrintEvery(Callback):
     TRAIN_FORMAT = "Epoch {epoch}, Training Loss: {train_loss:f}"
 
     def __init__(self, k: int, fmt: str | None = None, file=None):
-        if not (isinstance(k, (int, np.integer)) and k >= 1):
-            raise ConfigError(f"print_every must be an integer >= 1 (epochs), got {k!r}")
-        self.k = int(k)
+        # NOTE: 1 at least here; train(print_every=0) means "no PrintEvery at all".
+        self.k = check("print_every", k, Integer(low=1))
         self.fmt = fmt
         self.file = file
 

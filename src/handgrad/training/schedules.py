@@ -24,6 +24,16 @@ import math
 from dataclasses import asdict, dataclass
 
 from ..errors import ConfigError
+from ..params import check
+
+
+def _set(schedule, name: str) -> None:
+    """Check a setting by its rule in :data:`handgrad.params.RULES` and store it converted.
+
+    (``object.__setattr__``: the dataclasses are frozen; a NumPy integer becomes an ``int``,
+    so that ``to_dict`` stays JSON-able.)
+    """
+    object.__setattr__(schedule, name, check(name, getattr(schedule, name)))
 
 
 @dataclass(frozen=True)
@@ -39,8 +49,7 @@ class Schedule:
     warmup: int = 0
 
     def __post_init__(self):
-        if not (isinstance(self.warmup, int) and self.warmup >= 0):
-            raise ConfigError(f"warmup must be an integer >= 0 (epochs), got {self.warmup!r}")
+        _set(self, "warmup")
 
     def lr_at(self, epoch: int, base_lr: float) -> float:
         """The learning rate of ``epoch`` (0-based) for the base rate ``base_lr``."""
@@ -76,10 +85,8 @@ class Step(Schedule):
 
     def __post_init__(self):
         super().__post_init__()
-        if not (isinstance(self.step_size, int) and self.step_size >= 1):
-            raise ConfigError(f"step_size must be an integer >= 1 (epochs), got {self.step_size!r}")
-        if not (math.isfinite(self.gamma) and self.gamma > 0):
-            raise ConfigError(f"gamma must be a finite number > 0, got {self.gamma!r}")
+        _set(self, "step_size")
+        _set(self, "gamma")
 
     def _after_warmup(self, epoch, base_lr):
         return base_lr * self.gamma ** (epoch // self.step_size)
@@ -95,10 +102,8 @@ class Cosine(Schedule):
 
     def __post_init__(self):
         super().__post_init__()
-        if not (isinstance(self.total, int) and self.total >= 1):
-            raise ConfigError(f"total must be an integer >= 1 (epochs), got {self.total!r}")
-        if not (math.isfinite(self.min_lr) and self.min_lr >= 0):
-            raise ConfigError(f"min_lr must be a finite number >= 0, got {self.min_lr!r}")
+        _set(self, "total")
+        _set(self, "min_lr")
 
     def _after_warmup(self, epoch, base_lr):
         e = min(epoch, self.total)
