@@ -166,6 +166,7 @@ class Optimizer:
         self._delta_views = self._views(self._delta)
         self._tmp = np.empty(size, dtype)
         self._in_place = False
+        self._l2_factor: tuple[float, np.ndarray] | None = None
         self._theta_scratch = None if self.theta is not None else np.empty(size, dtype)
 
     @property
@@ -219,13 +220,12 @@ class Optimizer:
 
     def _add_l2(self, g: np.ndarray, weight_decay: float, in_place: bool = False) -> np.ndarray:
         """L2 regularisation: ``g + λ W`` for the weights (the biases are not decayed)."""
-        if g is not self._g and not in_place:
-            np.copyto(self._g, g)  # never modify the caller's gradients
-            g = self._g
-        np.multiply(self._flat_theta(), self._weight_mask, out=self._tmp)
-        self._tmp *= weight_decay
-        g += self._tmp
-        return g
+        if self._l2_factor is None or self._l2_factor[0] != weight_decay:
+            self._l2_factor = (weight_decay, self._weight_mask * weight_decay)  # λ on weights, 0 on biases
+        np.multiply(self._flat_theta(), self._l2_factor[1], out=self._tmp)
+        out = g if in_place else self._g  # never modify the caller's gradients
+        np.add(g, self._tmp, out=out)
+        return out
 
     def step(self, grads: Iterable[np.ndarray]) -> None:
         """Update every parameter in place from its gradient.
