@@ -76,6 +76,7 @@ from ..errors import ConfigError, DivergenceError, ShapeError
 from ..losses import Loss, get_loss
 from ..metrics import accuracy_score, mean_absolute_error, mean_squared_error, r2_score
 from ..network import GRADIENT_METHODS, Network
+from ..params import Integer, check
 from .callbacks import Callback, EarlyStopping, PrintEvery, ProgressBar, TrainContext
 from .history import History
 from .optimizers import Optimizer, get_optimizer
@@ -98,7 +99,7 @@ def _blas_threads_for(setting, network: Network, batch_size: int) -> int | None:
     if setting == "auto":
         work = max(W.size for W in network.weights) * batch_size
         return 1 if work < SINGLE_THREAD_WORK else None
-    return _check_int("blas_threads", setting, 1)
+    return check("blas_threads", setting, Integer(low=1))
 
 
 def _blas_limit(n_threads: int | None):
@@ -143,12 +144,6 @@ def _get_metric(metric):
 
 
 # --------------------------------------------------------------------------- checks
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
 def _split_validation(n: int, fraction: float, stratify, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(train, val)``: a random ``fraction`` of the rows (of each class, if ``stratify``)."""
     if stratify is None:
@@ -495,12 +490,11 @@ def _check_settings(
         raise ConfigError(f"unknown mode {mode!r}; expected one of {MODES}")
     if gradient not in GRADIENT_METHODS:
         raise ConfigError(f"unknown gradient method {gradient!r}; expected one of {GRADIENT_METHODS}")
-    epochs = _check_int("epochs", epochs, 0)
-    batch_size = _check_int("batch_size", batch_size, 1)
-    checkpoint_every = _check_int("checkpoint_every", checkpoint_every, 0)
-    print_every = _check_int("print_every", print_every, 0)
-    if not (0.0 <= validation_fraction < 1.0):
-        raise ConfigError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
+    epochs = check("epochs", epochs)
+    batch_size = check("batch_size", batch_size)
+    checkpoint_every = check("checkpoint_every", checkpoint_every)
+    print_every = check("print_every", print_every)
+    validation_fraction = check("validation_fraction", validation_fraction)
     if validation_data is not None and validation_fraction > 0:
         raise ConfigError("give validation_data or validation_fraction, not both")
     if checkpoint_without_callback:

@@ -49,21 +49,7 @@ import numpy as np
 
 from ..errors import ConfigError, ShapeError
 from ..parameters import FlatLayout
-
-
-def _check_number(name: str, value, *, low: float = 0.0, low_open: bool = False, high: float | None = None) -> float:
-    """A finite float in range, or :class:`ConfigError` naming the setting and its value."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
-    ok = math.isfinite(v) and (v > low if low_open else v >= low) and (high is None or v < high)
-    if not ok:
-        bound = f"> {low}" if low_open else f">= {low}"
-        if high is not None:
-            bound += f" and < {high}"
-        raise ConfigError(f"{name} must be a finite number {bound}, got {value!r}")
-    return v
+from ..params import Interval, check
 
 
 class FlatGradients(list):
@@ -175,7 +161,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._lr = _check_number("lr", value)
+        self._lr = check("lr", value)
 
     @property
     def folds_lr(self) -> bool:
@@ -355,9 +341,9 @@ class SGD(Optimizer):
         nesterov: bool = False,
         weight_decay: float = 0.0,
     ):
-        self.momentum = _check_number("momentum", momentum, high=1.0)
+        self.momentum = check("momentum", momentum)
         self.nesterov = bool(nesterov)
-        self.weight_decay = _check_number("weight_decay", weight_decay)
+        self.weight_decay = check("weight_decay", weight_decay)
         if self.nesterov and self.momentum == 0:
             raise ConfigError("nesterov=True needs momentum > 0")
         self._slots = ("velocity",) if self.momentum > 0 else ()
@@ -419,10 +405,10 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
         decoupled: bool = False,
     ):
-        self.beta1 = _check_number("beta1", beta1, high=1.0)
-        self.beta2 = _check_number("beta2", beta2, high=1.0)
-        self.eps = _check_number("eps", eps)
-        self.weight_decay = _check_number("weight_decay", weight_decay)
+        self.beta1 = check("beta1", beta1)
+        self.beta2 = check("beta2", beta2)
+        self.eps = check("eps", eps, Interval(float, 0, None))  # ε = 0 allowed (as PyTorch)
+        self.weight_decay = check("weight_decay", weight_decay)
         self.decoupled = bool(decoupled)
         super().__init__(params, lr)
 
