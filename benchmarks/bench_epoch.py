@@ -11,8 +11,8 @@ What one "epoch" is, for each contender (every one a single pass over the
 * **handgrad**: ``train(net, X, y, optimizer="sgd", lr=1e-4, epochs=1,
   batch_size=B, shuffle=False)`` — the public call, including its input checks,
   its buffer allocation and the history entry (no validation set). It takes the
-  fast step (``handgrad.training.fast_step``); the row "general step" forces
-  the general one (what every call took before the fast step existed).
+  one training step (``handgrad.training.step``) that serves every optimizer; the
+  rows "Adam" time the same epoch with Adam (lr 1e-3), with and without L2.
 * **scikit-learn**: ``MLPRegressor(solver="sgd", momentum=0, batch_size=B,
   learning_rate_init=1e-4, shuffle=False, alpha=0).partial_fit(X, y)`` on an
   already initialised model: exactly one epoch, with no validation split
@@ -77,29 +77,24 @@ def seed_init(seed: int = 0):
     return Ws, bs
 
 
-def handgrad_case(X, y, batch_size, dtype=np.float64, blas_threads="auto", fast=True, layout=None):
+def handgrad_case(X, y, batch_size, dtype=np.float64, blas_threads="auto", optimizer="sgd", weight_decay=0.0):
     """``blas_threads="auto"`` is train()'s default (one BLAS thread for these small
     products); None leaves NumPy's BLAS at its default thread count.
 
-    ``fast=False`` sends the call through train()'s general step (the step used
-    before the fast one existed, and still used for other optimizers and losses);
-    ``layout`` overrides the fast step's storage orders (``fast_step.LAYOUT``)."""
+    ``optimizer="adam"`` (lr 1e-3; ``weight_decay`` its L2) times the same epoch with
+    the estimators' optimizer: the one training step (``handgrad.training.step``) serves
+    every optimizer, so its cost beyond SGD's is the optimizer's own update."""
     from handgrad import Network
-    from handgrad.training import fast_step, train
+    from handgrad.training import train
 
     Ws, bs = seed_init()
     net = Network.from_arrays(Ws, bs, activation="relu", dtype=dtype)
     X, y = X.astype(dtype), y.astype(dtype)
+    lr = LR if optimizer == "sgd" else 1e-3
 
     def run():
-        enabled, default_layout = fast_step.ENABLED, fast_step.LAYOUT
-        fast_step.ENABLED = fast
-        fast_step.LAYOUT = dict(default_layout, **(layout or {}))
-        try:
-            train(net, X, y, optimizer="sgd", lr=LR, epochs=1, batch_size=batch_size, shuffle=False,
-                  progress=False, blas_threads=blas_threads)  # fmt: skip
-        finally:
-            fast_step.ENABLED, fast_step.LAYOUT = enabled, default_layout
+        train(net, X, y, optimizer=optimizer, lr=lr, weight_decay=weight_decay, epochs=1, batch_size=batch_size,
+              shuffle=False, progress=False, blas_threads=blas_threads)  # fmt: skip
 
     return run
 
@@ -282,9 +277,6 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256])
     parser.add_argument("--markdown", type=Path, help="also write the Markdown table to this file")
     parser.add_argument(
-        "--layouts", action="store_true", help="also time the fast step with other storage orders (float64)"
-    )
-    parser.add_argument(
         "--numpy-floor", action="store_true", help="also time a hand-unrolled minimal NumPy step (float64, 1 thread)"
     )
     args = parser.parse_args(argv)
@@ -297,7 +289,8 @@ def main(argv=None) -> int:
     for B in args.batch_sizes:
         cases = {
             "handgrad float64": handgrad_case(X, y, B),
-            "handgrad float64, general step": handgrad_case(X, y, B, fast=False),
+            "handgrad float64, Adam": handgrad_case(X, y, B, optimizer="adam"),
+            "handgrad float64, Adam + L2 3e-3": handgrad_case(X, y, B, optimizer="adam", weight_decay=3e-3),
             "handgrad float64, BLAS default threads": handgrad_case(X, y, B, blas_threads=None),
             "handgrad float32": handgrad_case(X, y, B, dtype=np.float32),
             "scikit-learn float64": sklearn_case(X, y, B),
@@ -308,15 +301,6 @@ def main(argv=None) -> int:
             "PyTorch float32, 1 thread": torch_case(X, y, B, "float32", threads=1),
             "PyTorch float64, 1 thread": torch_case(X, y, B, "float64", threads=1),
         }
-        if args.layouts:
-            column_major = {"W": "C", "A": "C", "A_last": "C", "D": "C", "D_last": "C"}
-            sample_major = {"W": "F", "A": "F", "A_last": "F", "D": "F", "D_last": "F"}
-            cases["handgrad float64, fast step, every buffer (n_l, N) row-major"] = handgrad_case(
-                X, y, B, layout=column_major
-            )
-            cases["handgrad float64, fast step, every buffer sample-major"] = handgrad_case(
-                X, y, B, layout=sample_major
-            )
         if args.numpy_floor:
             cases["NumPy floor (hand-unrolled step, not a trainer)"] = numpy_floor_case(X, y, B)
         samples: dict[str, list[float]] = {}
