@@ -186,6 +186,9 @@ class FitHooks:
         drawing them (a cold fit only).
     progress : bool or None
         The progress bar (None: as ``verbose`` says).
+    classes : sequence, optional
+        Classifier: every label there is (a cold fit), as ``partial_fit``'s ``classes``: a
+        class held out of the training rows (one row of it, in the validation part) keeps its output.
     """
 
     validation_data: tuple | None = None
@@ -199,6 +202,7 @@ class FitHooks:
     gradient: str = "backprop"
     initial_weights: tuple | None = None
     progress: bool | None = None
+    classes: tuple | None = None
 
 
 _NO_HOOKS = FitHooks()
@@ -416,11 +420,13 @@ class _BaseMLP:
             self.feature_names_in_ = np.asarray(ds.schema.column_names, dtype=object)
         else:
             schema = getattr(self, "schema_", None)
-            if schema is None or ds.schema.feature_names != schema.feature_names:
+            names = getattr(self, "feature_names_in_", None)
+            expected = schema.feature_names if schema is not None else None if names is None else list(names)
+            if ds.schema.feature_names != expected:
                 raise DataError(
-                    f"{ds.name}: encoded with features {ds.schema.feature_names[:8]}..., but this "
-                    f"{type(self).__name__} was fitted on {None if schema is None else schema.feature_names[:8]}...; "
-                    "read the file with load_csv(path, schema=model.schema_)"
+                    f"{ds.name}: encoded with the features {ds.schema.feature_names}, but this "
+                    f"{type(self).__name__} was fitted on {expected}; read the file with "
+                    "load_csv(path, schema=...) using the model's schema"
                 )
         return np.asarray(ds.X, dtype=np.float64)
 
@@ -646,6 +652,8 @@ class _BaseMLP:
         if not isinstance(hooks, FitHooks):
             raise ConfigError(f"hooks must be a FitHooks, got {type(hooks).__name__}")
         cold = not self.__sklearn_is_fitted__() or not (incremental or self.warm_start)
+        if cold and classes is None and hooks.classes is not None:
+            classes = list(hooks.classes)
         X = self._validate_X(X, reset=cold)
         if y is None:
             raise DataError(f"{type(self).__name__} requires y to be passed, but the target y is None")
