@@ -463,8 +463,10 @@ class _BaseMLP:
         sizes = [h] if isinstance(h, (int, np.integer)) else list(h)
         if any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in sizes):
             raise ConfigError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
-        if not (isinstance(self.max_iter, (int, np.integer)) and self.max_iter >= 1):
-            raise ConfigError(f"max_iter must be an integer >= 1 (epochs), got {self.max_iter!r}")
+        # max_iter=0 keeps the initial weights (the command line's --epochs 0: look at them, export them)
+        if not (isinstance(self.max_iter, (int, np.integer)) and not isinstance(self.max_iter, bool)
+                and self.max_iter >= 0):  # fmt: skip
+            raise ConfigError(f"max_iter must be an integer >= 0 (epochs), got {self.max_iter!r}")
         bs = self.batch_size
         if not (bs == "auto" or (isinstance(bs, (int, np.integer)) and not isinstance(bs, bool) and bs >= 1)):
             raise ConfigError(f"batch_size must be 'auto' or an integer >= 1, got {bs!r}")
@@ -692,7 +694,7 @@ class _BaseMLP:
             # (weights, optimizer state, history).
             self._new_network(X.shape[1], Y.shape[1], hooks.initial_weights)
             self._run(X, Yn, w, hooks=hooks, **run)
-            if best is None or self.best_loss_ < best[0]:
+            if best is None or (self.best_loss_ is not None and self.best_loss_ < best[0]):
                 best = (self.best_loss_, self.network_, self._optimizer, self._base_lr, self.history_,
                         self.validation_indices_)  # fmt: skip
         _, self.network_, self._optimizer, self._base_lr, self.history_, self.validation_indices_ = best

@@ -398,7 +398,9 @@ def _build(args, cfg: Settings, data: _Data, state: TrainState | None) -> _Setup
     elif cfg.seed_mode:
         weight_decay = 0.0  # the seed's plain SGD
     else:
-        weight_decay = DEFAULTS.weight_decay_regression if task == "regression" else DEFAULTS.weight_decay_classification
+        weight_decay = (
+            DEFAULTS.weight_decay_regression if task == "regression" else DEFAULTS.weight_decay_classification
+        )
     params = {
         "hidden_layer_sizes": tuple(cfg.hidden),
         "activation": cfg.activation,
