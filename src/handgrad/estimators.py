@@ -16,6 +16,24 @@ standardised with statistics learned in the first ``fit`` (weighted by
 columns (house's ``dummy``) are left at scale 1. ``scale_inputs=False`` /
 ``scale_target=False`` turn this off.
 
+Tables with text columns
+------------------------
+``X`` may be a pandas DataFrame (duck-typed: pandas is not a dependency) or a NumPy
+object array with text in it. It is encoded by the same
+:class:`~handgrad.data.Schema` that ``handgrad train`` builds from a CSV file (text
+columns one-hot, categories sorted; :mod:`handgrad.data.frame` says how a column's
+kind is decided), stored in ``schema_`` and in the model file. ``predict`` matches a
+DataFrame's columns by name (any order) and an array's by position; a category not
+seen in ``fit`` is an error naming the value, and so is a word in a numeric column
+(naming the column and the fix). A :class:`~handgrad.data.Dataset` (``load_csv``)
+is taken as its Schema encoded it. Numeric arrays and DataFrames skip all this.
+
+Defaults
+--------
+Every default hyper-parameter comes from one table, :data:`DEFAULTS`, which
+``handgrad train`` reads too: the same CSV trained by ``handgrad train --seed S`` and
+by ``MLPRegressor(random_state=S).fit`` gives the same model.
+
 Semantics that trip users of scikit-learn's MLP, defined
 -------------------------------------------------------
 ``max_iter``

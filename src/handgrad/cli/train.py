@@ -1,10 +1,11 @@
 """``handgrad train``: train a network on a CSV file or a built-in data set.
 
-The command wires the library together: :mod:`handgrad.data` reads the files
-and infers the schema, the inputs (and a regression target) are standardised
-(:class:`handgrad.preprocessing.StandardScaler`), :func:`handgrad.training.train`
-runs the loop, :mod:`handgrad.modelfile` writes the model, :mod:`handgrad.plots`
-draws the pictures.
+The command turns its flags into the hyper-parameters of an
+:class:`~handgrad.MLPRegressor` or :class:`~handgrad.MLPClassifier` (defaults from
+:data:`handgrad.estimators.DEFAULTS`, the estimators' own) and calls ``fit``:
+:mod:`handgrad.data` reads the files and infers the schema, the estimator
+standardises and trains (:func:`handgrad.training.train`), ``save`` writes the
+model (read back with :func:`handgrad.load`), :mod:`handgrad.plots` draws the pictures.
 
 ``--seed-compatible`` is the seed's experiment exactly (``mode="seed"``): raw data,
 batches in file order, the gradient scaled by ``2/batch_size`` also on the last
@@ -107,8 +108,10 @@ def register(subparsers) -> None:
         "--val-fraction",
         type=float,
         metavar="F",
-        help="hold out this fraction of the training rows for validation when there is no --valid "
-        "(default 0.2; 0 in --seed-compatible mode)",
+        help="hold out this fraction of the training rows for validation when there is no --valid (by default "
+        "none: the estimator gets every row, as MLPRegressor().fit would; with --early-stopping it holds out "
+        f"{DEFAULTS.validation_fraction:g} itself); a built-in data set's validation part (default "
+        f"{DEFAULTS.validation_fraction:g})",
     )
     d.add_argument("--task", choices=TASK_CHOICES, help="override the inferred task")
     d.add_argument(
@@ -172,15 +175,20 @@ def register(subparsers) -> None:
     )
     o.add_argument("--lr-schedule", choices=SCHEDULES, help="learning-rate schedule (default constant)")
     o.add_argument("--warmup", type=int, default=0, metavar="EPOCHS", help="epochs of linear learning-rate warm-up")
-    o.add_argument("--epochs", type=int, metavar="N", help="default 200 (100 in seed mode)")
-    o.add_argument("--batch-size", type=int, metavar="N", help="default 32")
+    o.add_argument("--epochs", type=int, metavar="N", help=f"default {DEFAULTS.max_iter} (100 in seed mode)")
+    o.add_argument(
+        "--batch-size", type=int, metavar="N", help=f"default min({DEFAULTS.auto_batch_max}, rows) (32 in seed mode)"
+    )
     o.add_argument("--seed", type=int, default=0, help="random seed: initial weights, split, shuffling (default 0)")
     o.add_argument(
         "--early-stopping",
         action=argparse.BooleanOptionalAction,
-        help="stop when the validation loss stops improving and restore the best epoch (default: on; off in seed mode)",
+        help="stop when the validation loss stops improving and restore the best epoch (default: on when there is "
+        "validation data, --valid or a built-in set's part; off in seed mode)",
     )
-    o.add_argument("--patience", type=int, default=20, metavar="EPOCHS", help="early-stopping patience (default 20)")
+    o.add_argument(
+        "--patience", type=int, metavar="EPOCHS", help=f"early-stopping patience (default {DEFAULTS.patience})"
+    )
     o.add_argument("--min-delta", type=float, default=0.0, help="least improvement that counts (default 0)")
     o.add_argument(
         "--gradient", choices=GRADIENT_METHODS, default="backprop", help="§1.3 backprop or the §1.2 expanded formulas"
