@@ -157,3 +157,20 @@ def test_release0_estimator_file_loads_and_predicts_as_before():
     est = handgrad.load(FIXTURES / "old_estimator_regressor.npz")
     np.testing.assert_allclose(est.predict(np.array(expected["estimator_X"])), expected["estimator_predict"],
                                rtol=1e-14)  # fmt: skip
+
+
+def test_dataframe_dtypes_extra_columns_and_missing_values():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({
+        "n": pd.array([1, 2, 3, 4, 5, 6], dtype="Int64"),  # pandas' nullable integers
+        "c": pd.Categorical(["a", "b", "a", "b", "a", "b"]),
+    })  # fmt: skip
+    est = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(df, [0, 1, 0, 1, 0, 1])
+    assert est.schema_.feature_names == ["n", "c=a", "c=b"]
+    # An extra column, even one the sniffing would call numeric with a word in it, is ignored.
+    extra = df.assign(junk=["1", "2", "x", "4", "5", "6"])
+    np.testing.assert_array_equal(est.predict_proba(extra), est.predict_proba(df))
+    with pytest.raises(DataError, match=r"missing value .*column 'n'"):
+        est.predict(df.assign(n=pd.array([1, None, 3, 4, 5, 6], dtype="Int64")))
+    with pytest.raises(DataError, match=r"missing column 'c'"):
+        est.predict(df[["n"]])

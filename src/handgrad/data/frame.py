@@ -29,7 +29,7 @@ import numbers
 
 import numpy as np
 
-from ..errors import NonNumericError, ShapeError
+from ..errors import DataError, NonNumericError, ShapeError
 from .csv import MISSING_TOKENS, RawTable
 
 __all__ = ["as_raw_table", "is_frame", "is_table"]
@@ -69,15 +69,16 @@ def as_raw_table(
     names : list of str, optional
         The names of an array's columns, in order (a fitted Schema's, at prediction time).
     kinds : dict of str to {"numeric", "categorical"}, optional
-        Force these columns' kinds (a fitted Schema's, at prediction time).
+        Force these columns' kinds (a fitted Schema's, at prediction time); then only these
+        columns are converted (others are ignored, as a CSV file's extra columns are).
     where : str
         Names the table in messages.
     """
     if is_frame(X):
         names = [str(c) for c in X.columns]
-        dtypes = list(X.dtypes)
-        columns = [X[c].to_numpy() if hasattr(X[c], "to_numpy") else np.asarray(X[c]) for c in X.columns]
-        numeric_dtype = [_numeric_dtype(d) for d in dtypes]
+        A = np.asarray(X.to_numpy())  # object when the dtypes are mixed: each column is converted below
+        columns = [A[:, j] for j in range(A.shape[1])]
+        numeric_dtype = [_numeric_dtype(d) for d in X.dtypes]
     else:
         A = np.asarray(X)
         if A.ndim != 2:
@@ -88,12 +89,14 @@ def as_raw_table(
         columns = [A[:, j] for j in range(A.shape[1])]
         numeric_dtype = [A.dtype.kind in "biuf"] * A.shape[1]
     if len(set(names)) != len(names):
-        raise NonNumericError(f"{where} has duplicate column names: {names}")
+        raise DataError(f"{where} has duplicate column names: {names}")
     kinds = dict(kinds or {})
     out: dict[str, np.ndarray] = {}
     out_kinds: dict[str, str] = {}
     missing: set[str] = set()
     for name, values, is_num in zip(names, columns, numeric_dtype):
+        if kinds and name not in kinds:
+            continue
         kind = kinds.get(name)
         if is_num and kind != "categorical":
             # NOTE: pandas' nullable integers hold NA: to_numpy(float) is NaN there.
@@ -130,7 +133,8 @@ def as_raw_table(
         if np.isnan(col).any() if kind == "numeric" else any(v is None for v in col):
             missing.add(name)
     n = len(columns[0]) if columns else 0
-    return RawTable(where, names, out, out_kinds, list(names), [], np.arange(n), ",", missing)
+    kept = [name for name in names if name in out]
+    return RawTable(where, kept, out, out_kinds, list(names), [], np.arange(n), ",", missing)
 
 
 def _is_missing(v) -> bool:
