@@ -174,3 +174,14 @@ def test_dataframe_dtypes_extra_columns_and_missing_values():
         est.predict(df.assign(n=pd.array([1, None, 3, 4, 5, 6], dtype="Int64")))
     with pytest.raises(DataError, match=r"missing column 'c'"):
         est.predict(df[["n"]])
+
+
+def test_a_named_target_is_kept_for_the_command_line_unless_its_labels_cannot_be(tmp_path):
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "g": ["u", "v", "u", "v"]})
+    for labels, kept in (([0, 1, 0, 1], True), ([False, True, False, True], False)):
+        est = MLPClassifier(hidden_layer_sizes=(2,), max_iter=1).fit(X, pd.Series(labels, name="smoker"))
+        est.save(tmp_path / "m.npz", force=True)
+        back = handgrad.load(tmp_path / "m.npz")
+        assert (back.schema_.target == "smoker") is kept
+        assert back.predict(X).tolist() == est.predict(X).tolist()

@@ -726,7 +726,9 @@ class _BaseMLP:
             return
         name = getattr(y, "name", None)
         task, classes = self._schema_task()
-        if isinstance(name, str) and task is not None:
+        # NOTE: a Schema (JSON) holds numbers and strings as classes; other labels (booleans) leave it unnamed.
+        storable = classes is None or all(isinstance(c, (int, float, str)) and not isinstance(c, bool) for c in classes)
+        if isinstance(name, str) and task is not None and storable:
             self.schema_ = replace(schema, target=name, task=task, classes=classes)
 
     def _schema_task(self) -> tuple[str | None, list | None]:
