@@ -165,14 +165,14 @@ class Defaults:
     min_delta: float = 0.0
     restore_best: bool = True
     shuffle: bool = True
+    #: Standardised inputs and (regression) target: the loss and its learning rate then do not
+    #: depend on the data's units (the command line's --no-scale turns both off).
+    scale_inputs: bool = True
+    scale_target: bool = True
 
 
 #: The one table of defaults (see :class:`Defaults`).
 DEFAULTS = Defaults()
-#: Kept for code that imported them (``handgrad train`` reads :data:`DEFAULTS`).
-REGRESSOR_WEIGHT_DECAY = DEFAULTS.weight_decay_regression
-CLASSIFIER_WEIGHT_DECAY = DEFAULTS.weight_decay_classification
-DEFAULT_HIDDEN = DEFAULTS.hidden_layer_sizes
 
 
 @dataclass(frozen=True)
@@ -1119,8 +1119,8 @@ class MLPRegressor(_BaseMLP):
         restore_best=DEFAULTS.restore_best,
         lr_schedule=None,
         shuffle=DEFAULTS.shuffle,
-        scale_inputs=True,
-        scale_target=True,
+        scale_inputs=DEFAULTS.scale_inputs,
+        scale_target=DEFAULTS.scale_target,
         random_state=None,
         warm_start=False,
         verbose=0,
@@ -1270,7 +1270,7 @@ class MLPClassifier(_BaseMLP):
         restore_best=DEFAULTS.restore_best,
         lr_schedule=None,
         shuffle=DEFAULTS.shuffle,
-        scale_inputs=True,
+        scale_inputs=DEFAULTS.scale_inputs,
         random_state=None,
         warm_start=False,
         verbose=0,
