@@ -272,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
             return _interrupted(exc, cfg)
     elapsed = time.perf_counter() - t0
 
-    train_part, valid = _report_and_save(args, cfg, data, setup, hist, elapsed, outputs)
+    train_part, valid = _report_and_save(args, data, setup, hist, outputs)
     for note in plot_notes:
         say(note)
     if plan:
@@ -547,7 +547,7 @@ def _interrupted(exc: Interrupted, cfg: Settings) -> int:
 
 # ---- results
 def _report_and_save(
-    args, cfg: Settings, data: _Data, setup: _Setup, hist: History, elapsed: float, outputs: _Outputs
+    args, data: _Data, setup: _Setup, hist: History, outputs: _Outputs
 ) -> tuple[Dataset, Dataset | None]:
     """Print the final metrics, then write the model and the exported weights; the (train, valid) parts used."""
     if hist.stop_reason == "early_stopping":
