@@ -1093,6 +1093,11 @@ class MLPRegressor(_BaseMLP):
     best_loss_ : float
         Best validation loss (or training loss without early stopping).
     n_features_in_, feature_names_in_ : as in scikit-learn
+        For a table: its columns (before one-hot encoding).
+    schema_ : Schema or None
+        How a table's columns become the network's inputs (None for numeric ``X``).
+    validation_indices_ : ndarray of int or None
+        The rows of the last ``fit``'s ``X`` held out for early stopping (None when none were).
     n_outputs_ : int
     x_mean_, x_scale_ : ndarray of shape (n_features_in_,)
     y_mean_, y_scale_ : ndarray of shape (n_outputs_,)
