@@ -122,3 +122,14 @@ def test_resume_refuses_other_settings_and_changed_data(data_dir, tmp_path):
     (tmp_path / "train.csv").write_text("".join(lines[:-1]))
     r = subprocess.run(cli("train", "--resume", "ck.npz"), cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 2 and "train.csv has changed since the checkpoint" in r.stderr
+
+
+def test_estimator_held_out_split_with_early_stopping_sigint_and_resume_is_bit_identical(data_dir, tmp_path):
+    # Since handgrad train trains the estimator, --train alone holds out nothing (the estimators'
+    # defaults); --early-stopping makes the estimator hold out its validation part (the one split),
+    # which a resumed run must draw again, row for row.
+    ins = data_dir / "insurance" / "train_insurance.csv"
+    args = ["train", "--train", ins, "--target", "charges", "--hidden", 16, "--epochs", 120, "--batch-size", 16]
+    args += ["--early-stopping", "--patience", 30, "--seed", 2, "--quiet"]
+    interrupt_resume_compare(tmp_path, args, (signal.SIGINT,))
+    assert all(e[2] is not None for e in losses(tmp_path / "run.npz"))  # a validation loss every epoch

@@ -21,6 +21,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from .. import __version__
 from ..errors import HandgradError
 
 #: Sub-command modules, in the order ``handgrad --help`` lists them. A module
@@ -63,8 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from .. import __version__
-
     parser.add_argument("--version", action="version", version=f"handgrad {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:

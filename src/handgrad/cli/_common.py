@@ -1,11 +1,8 @@
 """What the ``train``, ``predict``, ``evaluate`` and ``datasets`` commands share.
 
-* :class:`TabularModel` — a network plus what it needs to read a CSV file and
-  answer in the user's units: the :class:`~handgrad.data.Schema` (columns,
-  categories, target, task), the input/target scaling statistics and the loss.
-  It is stored as one model file by :func:`handgrad.modelfile.save_model`
-  (arrays ``W1, b1, ...``, ``x_mean``, ``x_scale``, ``y_mean``, ``y_scale``;
-  metadata ``task``, ``schema``, ``loss``, ``scaling``, ``training``, ``history``).
+* the fitted model is an estimator (:class:`~handgrad.MLPRegressor` /
+  :class:`~handgrad.MLPClassifier`), read with :func:`handgrad.load`; helpers here
+  say what the command line needs of it (its Schema, task, classes, loss).
 * output-file checks (never overwrite without ``--force``), run folders,
   metrics, and CSV writing.
 
@@ -20,18 +17,17 @@ import hashlib
 import io
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import metrics
-from ..data import Schema
+from ..data import ColumnSpec, Dataset, Schema
 from ..errors import HandgradError, ModelFileError
-from ..losses import get_loss
-from ..network import Network
-from ..preprocessing import standardise, unstandardise
+from ..estimators import MLPClassifier, MLPRegressor, load
+from ..modelfile import atomic_write
+from . import UsageError
 
 #: Written in a model's metadata so that ``predict`` knows how to read it.
 CLI_MODEL_FORMAT = 1
@@ -41,9 +37,7 @@ MISSING_CHOICES = ("error", "drop", "mean", "most_frequent")
 
 
 def usage_error(message: str) -> HandgradError:
-    """A :class:`handgrad.cli.UsageError` (imported lazily: the package imports this module's users)."""
-    from . import UsageError
-
+    """A :class:`handgrad.cli.UsageError` (exit code 2, one line)."""
     return UsageError(message)
 
 
@@ -146,8 +140,6 @@ def file_digest(path) -> str:
 
 def write_text_atomically(path, text: str, *, force: bool) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically; refuse an existing file unless ``force``."""
-    from ..modelfile import atomic_write
-
     data = text.encode("utf-8")
     try:
         return atomic_write(path, lambda f: f.write(data), force=force)
@@ -170,140 +162,58 @@ def fmt_number(value) -> str:
 
 
 # ------------------------------------------------------------------ the model
-@dataclass
-class TabularModel:
-    """A trained network with its schema and scaling.
+def load_estimator(path) -> MLPRegressor | MLPClassifier:
+    """The estimator in ``path`` (:func:`handgrad.load`), checked for what the command line can read."""
+    est = load(path)
+    if isinstance(est, MLPRegressor) and est.n_outputs_ != 1:
+        raise ModelFileError(f"{path}: a regressor with {est.n_outputs_} outputs; the command line reads one target")
+    if isinstance(est, MLPClassifier) and est._multilabel:
+        raise ModelFileError(f"{path}: a multi-label classifier; the command line reads one target column")
+    return est
 
-    Attributes
-    ----------
-    network : Network
-    schema : Schema
-        Input columns, categories, target and task.
-    loss : str
-    x_mean, x_scale : ndarray of shape (n_features,)
-        The network sees ``(X − x_mean) / x_scale``.
-    y_mean, y_scale : ndarray of shape (n_outputs,)
-        Regression: the network predicts ``(y − y_mean) / y_scale``.
-    metadata : dict
-        Everything else stored with the model (training settings, history).
-    """
 
-    network: Network
-    schema: Schema
-    loss: str
-    x_mean: np.ndarray
-    x_scale: np.ndarray
-    y_mean: np.ndarray
-    y_scale: np.ndarray
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def task(self) -> str:
-        return self.schema.task or "regression"
-
-    @property
-    def classes(self) -> list | None:
-        return self.schema.classes
-
-    def raw(self, X: np.ndarray) -> np.ndarray:
-        """The network's output for raw features ``X`` (n_samples, n_features): shape (n_samples, n_outputs)."""
-        A0 = standardise(X, self.x_mean, self.x_scale, self.network.dtype).T  # (n_features, n)
-        return np.asarray(self.network.predict_columns(A0).T, dtype=np.float64)
-
-    def predict_values(self, X: np.ndarray) -> np.ndarray:
-        """Regression: predictions in the target's units, shape (n_samples,)."""
-        return unstandardise(self.raw(X), self.y_mean, self.y_scale)[:, 0]
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Classification: probabilities of shape (n_samples, n_classes), columns in ``classes`` order."""
-        Z = self.raw(X)
-        P = np.asarray(get_loss(self.loss).output(Z.T).T, dtype=np.float64)
-        if P.shape[1] == 1:  # binary: one sigmoid output is P(class 1)
-            P = np.column_stack([1.0 - P[:, 0], P[:, 0]])
-        return P
-
-    def predict_index(self, X: np.ndarray) -> np.ndarray:
-        """Classification: the predicted class index (into ``classes``) of each row, shape (n_samples,)."""
-        return np.argmax(self.predict_proba(X), axis=1)
-
-    # ---------------------------------------------------------- files
-    def save(self, path, *, force: bool) -> Path:
-        from ..modelfile import save_model
-
-        metadata = {
-            "handgrad_cli_model": CLI_MODEL_FORMAT,
-            "task": self.task,
-            "schema": self.schema.to_dict(),
-            "loss": self.loss,
-            **self.metadata,
-        }
-        arrays = {"x_mean": self.x_mean, "x_scale": self.x_scale, "y_mean": self.y_mean, "y_scale": self.y_scale}
-        try:
-            return save_model(path, self.network, arrays=arrays, metadata=metadata, force=force)
-        except ModelFileError as exc:
-            raise usage_error(str(exc).replace("force=True (--force)", "--force")) from None
-
-    @classmethod
-    def load(cls, path) -> TabularModel:
-        """Read a model written by ``handgrad train`` (or by an estimator's ``save`` with feature names)."""
-        from ..modelfile import load_model
-
-        loaded = load_model(path)
-        meta = loaded.metadata
-        if meta.get("handgrad_cli_model") is None and meta.get("estimator") in ("MLPRegressor", "MLPClassifier"):
-            return cls._from_estimator(path, loaded)
-        if meta.get("handgrad_cli_model") != CLI_MODEL_FORMAT or meta.get("schema") is None:
-            raise ModelFileError(
-                f"{path}: a handgrad network, but not one written by 'handgrad train' (no column schema); "
-                "the command line needs to know which CSV columns are its inputs"
-            )
-        schema = Schema.from_dict(meta["schema"])
-        arrays = loaded.arrays
-        n_in, n_out = loaded.network.n_inputs, loaded.network.n_outputs
-        shapes = {"x_mean": (n_in,), "x_scale": (n_in,), "y_mean": (n_out,), "y_scale": (n_out,)}
-        for name, shape in shapes.items():
-            if name not in arrays or arrays[name].shape != shape:
-                got = arrays[name].shape if name in arrays else "absent"
-                raise ModelFileError(f"{path}: array {name!r} must have shape {shape}, got {got}")
-        if not (arrays["x_scale"] > 0).all() or not (arrays["y_scale"] > 0).all():
-            raise ModelFileError(f"{path}: scaling statistics must be positive")
-        rest = {k: v for k, v in meta.items() if k not in ("handgrad_cli_model", "task", "schema", "loss")}
-        return cls(
-            loaded.network,
-            schema,
-            str(meta.get("loss") or "mse"),
-            *(np.asarray(arrays[k], dtype=np.float64) for k in ("x_mean", "x_scale", "y_mean", "y_scale")),
-            metadata=rest,
+def model_schema(est, path) -> Schema:
+    """How CSV columns become the model's inputs: its Schema, or numeric columns named as in ``fit``."""
+    if est.schema_ is not None:
+        return est.schema_
+    names = getattr(est, "feature_names_in_", None)
+    if names is None:
+        raise ModelFileError(
+            f"{path}: this estimator was fitted without column names (a NumPy array), so the command line "
+            "cannot match CSV columns to its inputs; fit it on a table with named columns"
         )
+    task, classes = est._schema_task()
+    return Schema([ColumnSpec(str(n), "numeric") for n in names], None, task, classes)
 
-    @classmethod
-    def _from_estimator(cls, path, loaded) -> TabularModel:
-        """A model saved by ``MLPRegressor.save`` / ``MLPClassifier.save`` fitted on named columns."""
-        from ..data.schema import ColumnSpec
-        from ..estimators import load as load_estimator
 
-        est = load_estimator(path)
-        names = getattr(est, "feature_names_in_", None)
-        if names is None:
-            raise ModelFileError(
-                f"{path}: this estimator was fitted without column names (a NumPy array), so the command line "
-                "cannot match CSV columns to its inputs; fit it on a table with named columns"
-            )
-        columns = [ColumnSpec(str(n), "numeric") for n in names]
-        if type(est).__name__ == "MLPClassifier":
-            classes = [c.item() if hasattr(c, "item") else c for c in est.classes_]
-            task = "binary" if len(classes) == 2 else "multiclass"
-            loss = "binary_crossentropy" if est.n_outputs_ == 1 else "softmax_crossentropy"
-            y_mean, y_scale = np.zeros(est.n_outputs_), np.ones(est.n_outputs_)
-        else:
-            if est.n_outputs_ != 1:
-                raise ModelFileError(
-                    f"{path}: a regressor with {est.n_outputs_} outputs; the command line reads one target"
-                )
-            classes, task, loss = None, "regression", str(est.loss)
-            y_mean, y_scale = np.asarray(est.y_mean_, dtype=np.float64), np.asarray(est.y_scale_, dtype=np.float64)
-        schema = Schema(columns, None, task, classes)
-        return cls(est.network_, schema, loss, est.x_mean_, est.x_scale_, y_mean, y_scale, metadata={})
+def model_task(est) -> str:
+    """``"regression"``, ``"binary"`` or ``"multiclass"``."""
+    if isinstance(est, MLPRegressor):
+        return "regression"
+    return "binary" if len(est.classes_) == 2 else "multiclass"
+
+
+def model_classes(est) -> list | None:
+    """The class labels as plain Python values (classification), else None."""
+    if isinstance(est, MLPRegressor):
+        return None
+    return [c.item() if hasattr(c, "item") else c for c in est.classes_]
+
+
+def model_loss(est) -> str:
+    """The name of the loss the network was trained with."""
+    if isinstance(est, MLPRegressor):
+        return str(getattr(est.loss, "name", est.loss))
+    return "binary_crossentropy" if est.n_outputs_ == 1 else "softmax_crossentropy"
+
+
+def save_estimator(est, path, *, force: bool) -> Path:
+    """``est.save(path)``, its refusal to overwrite said with the command line's flag."""
+    try:
+        est.save(path, force=force)
+    except ModelFileError as exc:
+        raise usage_error(str(exc).replace("force=True (--force)", "--force")) from None
+    return Path(path)
 
 
 # ------------------------------------------------------------------ metrics
@@ -340,11 +250,11 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
     }
 
 
-def model_metrics(model: TabularModel, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """The metrics of ``model`` on ``(X, y)``, in the target's units (``y`` as the Dataset holds it)."""
-    if model.task in CLASSIFICATION:
-        return classification_metrics(y, model.predict_proba(X))
-    return regression_metrics(y, model.predict_values(X))
+def model_metrics(est, ds: Dataset) -> dict[str, Any]:
+    """The metrics of ``est`` on ``ds``, in the target's units (``ds.y`` as the Dataset holds it)."""
+    if model_task(est) in CLASSIFICATION:
+        return classification_metrics(ds.y, est.predict_proba(ds))
+    return regression_metrics(ds.y, est.predict(ds))
 
 
 def format_confusion(confusion: list[list[int]], classes: list) -> str:

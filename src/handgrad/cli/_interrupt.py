@@ -15,7 +15,9 @@ import signal
 import sys
 from pathlib import Path
 
+from ..modelfile import load_arrays_json, save_arrays_json
 from ..training import TrainState
+from . import Terminated
 from ._common import file_digest, usage_error
 
 #: Options that belong to one invocation, not to the run: allowed beside --resume.
@@ -36,8 +38,6 @@ class StopRequest:
 
     def handler(self, signum, frame):
         if self.signum is not None:
-            from . import Terminated
-
             raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
         self.signum = signum
         print(
@@ -86,8 +86,6 @@ class Checkpointer:
             raise Interrupted(self.stop.signum, state.epoch, self.written)
 
     def write(self, state: TrainState) -> None:
-        from ..modelfile import save_arrays_json
-
         arrays, meta = state.to_arrays_and_metadata()
         meta["cli"] = self.config
         path = self.path_of()
@@ -97,8 +95,6 @@ class Checkpointer:
 
 def restore(args, parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, TrainState, dict]:
     """The run's arguments and state from ``--resume CHECKPOINT``; ``parser`` is the ``train`` parser (its defaults)."""
-    from ..modelfile import load_arrays_json
-
     flags = {a.dest: a.option_strings[0] for a in parser._actions if a.option_strings}
     given = [flags.get(k, k) for k, v in vars(args).items() if k not in PER_INVOCATION and v != parser.get_default(k)]
     if given:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import plots
 from ..training import Callback
-from ._common import CLASSIFICATION, RunFolder, TabularModel, check_new_file, usage_error
+from ._common import CLASSIFICATION, RunFolder, check_new_file, model_loss, usage_error
 
 
 def _have_matplotlib() -> bool:
@@ -83,26 +84,30 @@ def plan_plots(args, task: str, n_features: int, default_run: bool, run: RunFold
     return plan, notes
 
 
-def draw_plots(
-    plan: dict, model: TabularModel, hist, train_ds, valid, recorder, run: RunFolder, force: bool
-) -> list[Path]:
-    from .. import plots
+def _values(est):
+    """``est.predict`` on a matrix of raw inputs (n_samples, n_features)."""
+    return lambda X: est.predict(np.asarray(X, dtype=np.float64).reshape(len(X), -1))
 
+
+def draw_plots(plan: dict, est, hist, train_ds, valid, recorder, run: RunFolder, force: bool) -> list[Path]:
+    """Draw the planned plots of the fitted estimator ``est``; the files written."""
     written = []
+    y_scale = getattr(est, "y_scale_", None)
     shown = valid if valid is not None else train_ds
     for kind, path in plan.items():
         if path.parent == run.planned:
             run.get()
         path.parent.mkdir(parents=True, exist_ok=True)
         if kind == "loss":
-            title = "Loss per epoch" + (" (standardised target)" if model.y_scale[0] != 1 else "") + f": {model.loss}"
+            scaled = y_scale is not None and y_scale[0] != 1
+            title = "Loss per epoch" + (" (standardised target)" if scaled else "") + f": {model_loss(est)}"
             written.append(plots.plot_loss_curves(hist.to_dict(), path, title=title, overwrite=force))
         elif kind == "pred":
             where = "validation" if valid is not None else "training"
             written.append(
                 plots.plot_predicted_vs_actual(
                     shown.y,
-                    model.predict_values(shown.X),
+                    est.predict(shown),
                     path,
                     output_names=[str(shown.target_name)],
                     title=f"{where} set",
@@ -110,14 +115,15 @@ def draw_plots(
                 )
             )
         elif kind == "fit":
-            written.append(plots.plot_fit_1d(model.predict_values, train_ds.X, train_ds.y, path, overwrite=force))
+            written.append(plots.plot_fit_1d(_values(est), train_ds.X, train_ds.y, path, overwrite=force))
         elif kind == "gif" and recorder is not None:
             written.append(recorder.animate(train_ds.X, train_ds.y, path, max_frames=50, overwrite=force))
         elif kind == "boundary":
-            written.append(plots.plot_decision_boundary(model.predict_index, shown.X, shown.y, path, overwrite=force))
+            index = lambda X: np.argmax(est.predict_proba(np.asarray(X, dtype=np.float64)), axis=1)  # noqa: E731
+            written.append(plots.plot_decision_boundary(index, shown.X, shown.y, path, overwrite=force))
         elif kind == "activations":
             # σ and σ' of every distinct activation the network uses, in layer order.
-            names = list(dict.fromkeys(a.name for a in model.network.activations))
+            names = list(dict.fromkeys(a.name for a in est.network_.activations))
             written.append(plots.plot_activations(names, path, overwrite=force))
     return written
 
@@ -125,11 +131,9 @@ def draw_plots(
 class ScaledFitRecorder(Callback):
     """Records the fitted curve (in the data's units) during training, for the GIF."""
 
-    def __init__(self, model: TabularModel, x: np.ndarray, every: int):
-        from ..plots import FitRecorder
-
+    def __init__(self, est, x: np.ndarray, every: int):
         grid = np.linspace(x.min() - 0.05 * np.ptp(x), x.max() + 0.05 * np.ptp(x), 200)
-        self.recorder = FitRecorder(lambda X: model.predict_values(np.asarray(X).reshape(-1, 1)), grid, every=every)
+        self.recorder = plots.FitRecorder(_values(est), grid, every=every)
 
     def on_train_begin(self, context):
         self.recorder.on_train_begin(context)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..data import Dataset
 from ..training import Callback
-from ._common import TabularModel, format_confusion, model_metrics
+from ._common import format_confusion, model_classes, model_metrics, model_task
 
 
 class Report(Callback):
@@ -37,31 +37,42 @@ class Report(Callback):
         print(line, flush=True)
 
 
-def loss_units(loss: str, y_scale: float):
-    """Map a loss in the network's (standardised) units back to the target's units, where that is exact."""
+def loss_units(loss: str, est):
+    """Map a loss in the network's (standardised) units back to the target's units, where that is exact.
+
+    ``est`` is the estimator being fitted: its target scale is read when a line is printed
+    (``fit`` learns it before the first epoch).
+    """
+
+    def y_scale() -> float:
+        scale = getattr(est, "y_scale_", None)
+        return 1.0 if scale is None else float(scale[0])
+
     if loss == "mse":
-        return lambda v: v * y_scale**2
+        return lambda v: v * y_scale() ** 2
     if loss == "mae":
-        return lambda v: v * y_scale
+        return lambda v: v * y_scale()
     return lambda v: v  # huber / cross-entropies: no exact conversion (cross-entropies are unscaled anyway)
 
 
-def print_metrics(model: TabularModel, parts: list[tuple[str, Dataset]], quiet: bool) -> dict:
+def print_metrics(est, parts: list[tuple[str, Dataset]], quiet: bool) -> dict:
+    """The final metrics table of ``est`` on each named part; returns them by part name."""
     results = {}
-    regression = model.task == "regression"
+    regression = model_task(est) == "regression"
+    classes = model_classes(est)
     header = f"{'':<8}{'rows':>8}  " + (
         f"{'MSE':>12}  {'MAE':>12}  {'R²':>8}" if regression else f"{'log-loss':>10}  {'accuracy':>8}"
     )
     print("final metrics (target units):" if regression else "final metrics:")
     print(header)
     for name, ds in parts:
-        r = model_metrics(model, ds.X, ds.y)
+        r = model_metrics(est, ds)
         results[name] = r
         if regression:
             print(f"{name:<8}{ds.n_samples:>8}  {r['mse']:>12.6g}  {r['mae']:>12.6g}  {r['r2']:>8.4f}")
         else:
             print(f"{name:<8}{ds.n_samples:>8}  {r['log_loss']:>10.5g}  {r['accuracy']:>8.4f}")
-    if not regression and not quiet and len(model.classes or []) <= 12:
+    if not regression and not quiet and len(classes or []) <= 12:
         last_name, _ = parts[-1]
-        print(f"{last_name}: " + format_confusion(results[last_name]["confusion"], model.classes))
+        print(f"{last_name}: " + format_confusion(results[last_name]["confusion"], classes))
     return results

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError, HandgradError
+from ..modelfile import atomic_write
 from ..network import Network
 from ._common import usage_error
 
@@ -95,8 +96,6 @@ def read_permutations(path, epochs: int, n_rows: int) -> np.ndarray:
 
 
 def export_weights(path, network: Network, force: bool) -> None:
-    from ..modelfile import atomic_write
-
     state = network.state_dict()
     try:
         atomic_write(path, lambda f: np.savez(f, **state), force=force)

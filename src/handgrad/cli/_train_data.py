@@ -1,7 +1,8 @@
 """The data of ``handgrad train``: a CSV file (``--train`` with ``--valid``/``--test``) or a built-in data set.
 
-Reads the files, infers the schema, and holds out the validation (and, for a
-built-in data set, test) rows; returns the notes to print about what was loaded.
+Reads the files and infers the schema; holds out the validation and test rows of a
+built-in data set (and of ``--train`` only when ``--val-fraction`` asks); returns the
+notes to print about what was loaded.
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ def load_data(args, cfg: Settings) -> tuple[Dataset, Dataset | None, Dataset | N
             parts = data.split(valid=cfg.val_fraction, test=0.2, random_state=args.seed)
             train_ds, valid, test = parts
         return train_ds, valid, test, name, notes
-    if valid is None and cfg.val_fraction > 0:
+    if valid is None and cfg.split_train:
+        # NOTE: only on request (--val-fraction): by default every row goes to the estimator,
+        # as MLPRegressor().fit(table) would get them (with --early-stopping it holds out its own part).
         parts = train_ds.split(valid=cfg.val_fraction, random_state=args.seed)
         train_ds, valid = parts.train, parts.valid
         notes.append(

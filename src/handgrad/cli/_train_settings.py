@@ -1,7 +1,9 @@
 """The resolved settings of ``handgrad train``: every default filled in, every combination of options checked.
 
-Defaults differ in ``--seed-compatible`` mode (the seed's experiment: SGD, lr 1e-4,
-100 epochs, raw data, no early stopping, randn weights).
+The defaults are the estimators' (:data:`handgrad.estimators.DEFAULTS`, one table), so
+that ``handgrad train --seed S`` and ``MLPRegressor(random_state=S).fit`` train the same
+model. ``--seed-compatible`` mode is the seed's experiment instead (SGD, lr 1e-4, batch
+32, 100 epochs, raw data, no early stopping, randn weights).
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import math
 
 import numpy as np
 
-from ..estimators import DEFAULT_HIDDEN
-from ..init import default_init
+from ..estimators import DEFAULTS
 from ._common import usage_error
+
+#: The seed's experiment (``--seed-compatible``): its settings where they differ from DEFAULTS.
+SEED_EPOCHS, SEED_BATCH, SEED_LR = 100, 32, 1e-4
 
 
 class Settings:
@@ -27,30 +31,35 @@ class Settings:
             low = 1 if name in ("batch_size", "patience") else 0
             if value is not None and value < low:
                 raise usage_error(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value}")
-        self.hidden = list(args.hidden) if args.hidden is not None else list(DEFAULT_HIDDEN)
+        self.hidden = list(args.hidden) if args.hidden is not None else list(DEFAULTS.hidden_layer_sizes)
         if any(h < 1 for h in self.hidden):
             raise usage_error(f"--hidden widths must be positive integers, got {self.hidden}")
-        acts = args.activation or ["relu"]
+        acts = args.activation or [DEFAULTS.activation]
         if len(acts) not in (1, len(self.hidden)):
             raise usage_error(
                 f"--activation takes one name, or one per hidden layer ({len(self.hidden)}); got {len(acts)}: {acts}"
             )
         self.activation = acts[0] if len(acts) == 1 else list(acts)
         self.output_activation = args.output_activation or "identity"
-        self.optimizer = args.optimizer or ("sgd" if seed else "adam")
+        self.optimizer = args.optimizer or ("sgd" if seed else DEFAULTS.optimizer)
         self.lr = args.lr
-        if self.lr is None and seed:
-            self.lr = 1e-4
+        if self.lr is None:
+            self.lr = SEED_LR if seed else DEFAULTS.learning_rate
         if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
             raise usage_error(f"--lr must be a positive number, got {self.lr}")
         self.momentum = args.momentum
         if self.momentum is not None and self.optimizer in ("adam", "adamw"):
             raise usage_error(f"--momentum applies to sgd, momentum and nesterov, not to --optimizer {self.optimizer}")
-        self.epochs = args.epochs if args.epochs is not None else (100 if seed else 200)
-        self.batch_size = args.batch_size or 32
+        self.epochs = args.epochs if args.epochs is not None else (SEED_EPOCHS if seed else DEFAULTS.max_iter)
+        #: an int, or "auto" (the estimators' rule: min(200, n_samples))
+        self.batch_size = args.batch_size or (SEED_BATCH if seed else DEFAULTS.batch_size)
         if args.early_stopping and seed:
             raise usage_error("--seed-compatible runs every epoch as the seed does; drop --early-stopping")
-        self.early_stopping = (not seed) if args.early_stopping is None else bool(args.early_stopping)
+        if args.early_stopping is None:
+            self.early_stopping = False if seed else DEFAULTS.early_stopping  # "auto": on when there is validation data
+        else:
+            self.early_stopping = bool(args.early_stopping)
+        self.patience = args.patience if args.patience is not None else DEFAULTS.patience
         self.scale = not (args.no_scale or seed)
         if args.permutations and not seed:
             raise usage_error("--permutations is the seed's reshuffling: use it with --seed-compatible")
@@ -59,8 +68,12 @@ class Settings:
                 raise usage_error(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
             if args.valid and args.val_fraction > 0:
                 raise usage_error("give --valid or --val-fraction, not both")
-        default_fraction = 0.0 if (seed or args.valid) else 0.2
+        #: The part of a built-in data set held out for validation, or (given explicitly) of --train.
+        default_fraction = 0.0 if (seed or args.valid) else DEFAULTS.validation_fraction
         self.val_fraction = args.val_fraction if args.val_fraction is not None else default_fraction
+        #: Whether --train is split here (an explicit --val-fraction); by default the estimator
+        #: trains on every row and, with --early-stopping, holds out its own validation part.
+        self.split_train = args.val_fraction is not None and args.val_fraction > 0
         default_every = 0 if args.quiet else (10 if seed else max(1, self.epochs // 10))
         self.print_every = args.print_every if args.print_every is not None else default_every
         if args.train and args.dataset:
@@ -79,7 +92,5 @@ class Settings:
         self.dtype = np.float32 if args.float32 else np.float64
 
     def init_scheme(self) -> str:
-        if self.seed_mode:
-            return "randn"  # the seed's W = randn(n_l, n_{l-1})
-        first = self.activation if isinstance(self.activation, str) else self.activation[0]
-        return default_init(first)
+        """The estimator's ``init``: the seed's randn in seed mode, else "auto" (He or Glorot by activation)."""
+        return "randn" if self.seed_mode else DEFAULTS.init

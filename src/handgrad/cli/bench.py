@@ -14,6 +14,7 @@ import shlex
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..teaching import cost_measure
 
 EXAMPLES = """examples:
   handgrad bench gradients                  # print the table
@@ -87,8 +88,6 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def run_gradients(args: argparse.Namespace) -> int:
-    from ..teaching import cost_measure
-
     if args.quick:
         args.depths, args.widths, args.batches, args.repeats = [1, 2, 3, 4], [64], [32], 3
     for name, values in (("--depths", args.depths), ("--widths", args.widths), ("--batches", args.batches)):

@@ -13,10 +13,13 @@ from ..data import load_csv
 from ._common import (
     CLASSIFICATION,
     MISSING_CHOICES,
-    TabularModel,
     delimiter_arg,
     format_confusion,
+    load_estimator,
+    model_classes,
     model_metrics,
+    model_schema,
+    model_task,
     reading,
     usage_error,
 )
@@ -49,27 +52,27 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = TabularModel.load(args.model)
-    if model.schema.target is None:
+    est = load_estimator(args.model)
+    schema = model_schema(est, args.model)
+    task, classes = model_task(est), model_classes(est)
+    if schema.target is None:
         raise usage_error(
             f"{args.model}: the model does not name its target column, so it cannot be evaluated on a CSV"
         )
     with reading(args.csv):
-        ds = load_csv(
-            args.csv, schema=model.schema, missing=args.missing, delimiter=args.delimiter, require_target=True
-        )
-    metrics = model_metrics(model, ds.X, ds.y)
+        ds = load_csv(args.csv, schema=schema, missing=args.missing, delimiter=args.delimiter, require_target=True)
+    metrics = model_metrics(est, ds)
     if args.json:
-        out = {"rows": ds.n_samples, "target": model.schema.target, "task": model.task, **metrics}
-        if model.task in CLASSIFICATION:
-            out["classes"] = model.classes
+        out = {"rows": ds.n_samples, "target": schema.target, "task": task, **metrics}
+        if task in CLASSIFICATION:
+            out["classes"] = classes
         print(json.dumps(out))
         return 0
-    print(f"{args.model} on {args.csv}: {ds.n_samples} rows, target {model.schema.target!r} ({model.task})")
-    if model.task in CLASSIFICATION:
+    print(f"{args.model} on {args.csv}: {ds.n_samples} rows, target {schema.target!r} ({task})")
+    if task in CLASSIFICATION:
         print(f"accuracy  {metrics['accuracy']:.6f}")
         print(f"log-loss  {metrics['log_loss']:.6g}")
-        print(format_confusion(metrics["confusion"], model.classes))
+        print(format_confusion(metrics["confusion"], classes))
     else:
         print(f"MSE  {metrics['mse']:.6g}")
         print(f"MAE  {metrics['mae']:.6g}")

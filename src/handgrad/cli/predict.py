@@ -17,11 +17,14 @@ from ..data import load_csv
 from ._common import (
     CLASSIFICATION,
     MISSING_CHOICES,
-    TabularModel,
     check_new_file,
     csv_text,
     delimiter_arg,
     fmt_number,
+    load_estimator,
+    model_classes,
+    model_schema,
+    model_task,
     reading,
     usage_error,
     write_text_atomically,
@@ -48,7 +51,7 @@ def register(subparsers) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", metavar="MODEL", help="model file written by handgrad train")
+    p.add_argument("model", metavar="MODEL", help="model file written by handgrad train or an estimator's save")
     p.add_argument("csv", metavar="CSV", help="the rows to predict (header row with the model's column names)")
     p.add_argument(
         "-o", "--output", default="-", metavar="OUT.csv", help="output CSV file, '-' for standard output (default)"
@@ -78,12 +81,14 @@ def run(args: argparse.Namespace) -> int:
     to_stdout = args.output == "-"
     if not to_stdout:
         check_new_file(args.output, force=args.force, what="output", flag="-o")
-    model = TabularModel.load(args.model)
-    if args.proba and model.task not in CLASSIFICATION:
-        raise usage_error(f"--proba is for classifiers; {args.model} is a {model.task} model")
+    est = load_estimator(args.model)
+    schema = model_schema(est, args.model)
+    task = model_task(est)
+    if args.proba and task not in CLASSIFICATION:
+        raise usage_error(f"--proba is for classifiers; {args.model} is a {task} model")
     with reading(args.csv):
-        ds = load_csv(args.csv, schema=model.schema, missing=args.missing, delimiter=args.delimiter)
-    column = f"{model.schema.target}_predicted" if model.schema.target else "predicted"
+        ds = load_csv(args.csv, schema=schema, missing=args.missing, delimiter=args.delimiter)
+    column = f"{schema.target}_predicted" if schema.target else "predicted"
     header: list[str] = []
     columns: list[list[str]] = []
     if args.keep:
@@ -91,9 +96,9 @@ def run(args: argparse.Namespace) -> int:
         kept = [rows[i] for i in ds.rows] if ds.rows is not None else rows
         header += names
         columns += [[row[j] for row in kept] for j in range(len(names))]
-    if model.task in CLASSIFICATION:
-        proba = model.predict_proba(ds.X)
-        labels = [str(c) for c in model.classes]
+    if task in CLASSIFICATION:
+        proba = est.predict_proba(ds)
+        labels = [str(c) for c in model_classes(est)]
         header.append(column)
         columns.append([labels[k] for k in proba.argmax(axis=1)])
         if args.proba:
@@ -102,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
                 columns.append([fmt_number(v) for v in proba[:, j]])
     else:
         header.append(column)
-        columns.append([fmt_number(v) for v in model.predict_values(ds.X)])
+        columns.append([fmt_number(v) for v in est.predict(ds)])
     text = csv_text(header, columns)
     if to_stdout:
         sys.stdout.write(text)

@@ -1,10 +1,11 @@
 """``handgrad train``: train a network on a CSV file or a built-in data set.
 
-The command wires the library together: :mod:`handgrad.data` reads the files
-and infers the schema, the inputs (and a regression target) are standardised
-(:class:`handgrad.preprocessing.StandardScaler`), :func:`handgrad.training.train`
-runs the loop, :mod:`handgrad.modelfile` writes the model, :mod:`handgrad.plots`
-draws the pictures.
+The command turns its flags into the hyper-parameters of an
+:class:`~handgrad.MLPRegressor` or :class:`~handgrad.MLPClassifier` (defaults from
+:data:`handgrad.estimators.DEFAULTS`, the estimators' own) and calls ``fit``:
+:mod:`handgrad.data` reads the files and infers the schema, the estimator
+standardises and trains (:func:`handgrad.training.train`), ``save`` writes the
+model (read back with :func:`handgrad.load`), :mod:`handgrad.plots` draws the pictures.
 
 ``--seed-compatible`` is the seed's experiment exactly (``mode="seed"``): raw data,
 batches in file order, the gradient scaled by ``2/batch_size`` also on the last
@@ -30,19 +31,18 @@ import numpy as np
 
 from ..activations import ACTIVATIONS
 from ..data import Dataset, list_datasets
-from ..estimators import CLASSIFIER_WEIGHT_DECAY, REGRESSOR_WEIGHT_DECAY
-from ..init import INITS
+from ..estimators import DEFAULTS, FitHooks, MLPClassifier, MLPRegressor
+from ..init import INITS, default_init
 from ..losses import LOSSES, get_loss
-from ..network import GRADIENT_METHODS, Network
-from ..preprocessing import scaling_stats, standardise
-from ..training import Callback, History, PrintEvery, TrainState, get_optimizer, train
+from ..network import GRADIENT_METHODS
+from ..training import Callback, History, PrintEvery, TrainState
 from ._common import (
     MISSING_CHOICES,
     RunFolder,
-    TabularModel,
     check_new_file,
     delimiter_arg,
     file_digest,
+    save_estimator,
     say,
     usage_error,
 )
@@ -108,8 +108,10 @@ def register(subparsers) -> None:
         "--val-fraction",
         type=float,
         metavar="F",
-        help="hold out this fraction of the training rows for validation when there is no --valid "
-        "(default 0.2; 0 in --seed-compatible mode)",
+        help="hold out this fraction of the training rows for validation when there is no --valid (by default "
+        "none: the estimator gets every row, as MLPRegressor().fit would; with --early-stopping it holds out "
+        f"{DEFAULTS.validation_fraction:g} itself); a built-in data set's validation part (default "
+        f"{DEFAULTS.validation_fraction:g})",
     )
     d.add_argument("--task", choices=TASK_CHOICES, help="override the inferred task")
     d.add_argument(
@@ -173,15 +175,20 @@ def register(subparsers) -> None:
     )
     o.add_argument("--lr-schedule", choices=SCHEDULES, help="learning-rate schedule (default constant)")
     o.add_argument("--warmup", type=int, default=0, metavar="EPOCHS", help="epochs of linear learning-rate warm-up")
-    o.add_argument("--epochs", type=int, metavar="N", help="default 200 (100 in seed mode)")
-    o.add_argument("--batch-size", type=int, metavar="N", help="default 32")
+    o.add_argument("--epochs", type=int, metavar="N", help=f"default {DEFAULTS.max_iter} (100 in seed mode)")
+    o.add_argument(
+        "--batch-size", type=int, metavar="N", help=f"default min({DEFAULTS.auto_batch_max}, rows) (32 in seed mode)"
+    )
     o.add_argument("--seed", type=int, default=0, help="random seed: initial weights, split, shuffling (default 0)")
     o.add_argument(
         "--early-stopping",
         action=argparse.BooleanOptionalAction,
-        help="stop when the validation loss stops improving and restore the best epoch (default: on; off in seed mode)",
+        help="stop when the validation loss stops improving and restore the best epoch (default: on when there is "
+        "validation data, --valid or a built-in set's part; off in seed mode)",
     )
-    o.add_argument("--patience", type=int, default=20, metavar="EPOCHS", help="early-stopping patience (default 20)")
+    o.add_argument(
+        "--patience", type=int, metavar="EPOCHS", help=f"early-stopping patience (default {DEFAULTS.patience})"
+    )
     o.add_argument("--min-delta", type=float, default=0.0, help="least improvement that counts (default 0)")
     o.add_argument(
         "--gradient", choices=GRADIENT_METHODS, default="backprop", help="§1.3 backprop or the §1.2 expanded formulas"
@@ -260,18 +267,16 @@ def run(args: argparse.Namespace) -> int:
     with graceful_stop() as stop:
         checkpointer = Checkpointer(args.checkpoint_every, outputs.checkpoint_file, stop, config)
         try:
-            hist = _train(args, cfg, setup, callbacks, metric, checkpointer, state)
+            hist = _train(args, data, setup, callbacks, metric, checkpointer, state)
         except Interrupted as exc:
             return _interrupted(exc, cfg)
     elapsed = time.perf_counter() - t0
 
-    _report_and_save(args, cfg, data, setup, hist, elapsed, outputs)
+    train_part, valid = _report_and_save(args, data, setup, hist, outputs)
     for note in plot_notes:
         say(note)
     if plan:
-        for path in draw_plots(
-            plan, setup.model, hist, data.train, data.valid, recorder, outputs.run, force=args.force
-        ):
+        for path in draw_plots(plan, setup.estimator, hist, train_part, valid, recorder, outputs.run, force=args.force):
             say(f"plot: {path}")
     if outputs.checkpoint_path is not None and checkpointer.written is not None:
         say(f"last checkpoint: {outputs.checkpoint_path}", quiet=args.quiet)
@@ -350,32 +355,34 @@ def _load_and_describe(args, cfg: Settings) -> _Data:
     return _Data(train_ds, valid, test, name, train_ds.task or "regression")
 
 
-# ---- network and optimizer
+# ---- the estimator
 @dataclass
 class _Setup:
-    """The network, its model wrapper (schema, scaling), the optimizer and the encoded training arrays."""
+    """The estimator built from the flags, the arrays it is given and what the run prints about it."""
 
     sizes: list[int]
     loss: str
     init: str
-    net: Network
+    estimator: MLPRegressor | MLPClassifier
+    y: np.ndarray  # the training targets as the estimator takes them: values, or class labels
+    validation: tuple[Dataset, np.ndarray] | None  # (X_val, y_val) for FitHooks.validation_data
+    initial_weights: tuple | None
     permutations: np.ndarray | None
-    model: TabularModel
-    X: np.ndarray  # (n_samples, n_features), standardised unless seed mode / --no-scale
-    Y: np.ndarray  # (n_samples, n_outputs)
-    validation: tuple[np.ndarray, np.ndarray] | None
     weight_decay: float
-    optimizer: object
+
+
+def _targets(ds: Dataset, task: str) -> np.ndarray:
+    """``ds.y`` as an estimator takes it: the values (regression) or the class labels (classification)."""
+    return ds.y if task == "regression" else np.asarray(ds.classes)[ds.y]
 
 
 def _build(args, cfg: Settings, data: _Data, state: TrainState | None) -> _Setup:
-    """The network (fresh, or from ``--init-weights``), the scaling, the encoded arrays and the optimizer."""
+    """The estimator the flags describe (hyper-parameters from :data:`DEFAULTS` unless given), and its inputs."""
     task, train_ds, valid = data.task, data.train, data.valid
     n_out = len(train_ds.classes) if task == "multiclass" else 1
     sizes = [train_ds.n_features, *cfg.hidden, n_out]
-    loss = (
-        args.loss or {"regression": "mse", "binary": "binary_crossentropy", "multiclass": "softmax_crossentropy"}[task]
-    )
+    default_loss = {"regression": "mse", "binary": "binary_crossentropy", "multiclass": "softmax_crossentropy"}
+    loss = args.loss or default_loss[task]
     allowed = {
         "regression": ("mse", "mae", "huber"),
         "binary": ("binary_crossentropy",),
@@ -383,76 +390,69 @@ def _build(args, cfg: Settings, data: _Data, state: TrainState | None) -> _Setup
     }[task]
     if get_loss(loss).name not in allowed:
         raise usage_error(f"--loss {loss} does not fit a {task} task; use one of {list(allowed)}")
-    if get_loss(loss).on_logits and cfg.output_activation != "identity":
+    if task != "regression" and cfg.output_activation != "identity":
         raise usage_error(
             f"--loss {loss} works on logits (it applies the sigmoid/softmax itself); drop --output-activation"
         )
     init = args.init or cfg.init_scheme()
+    initial_weights = None
     if args.init_weights and not state:
-        weights, biases = read_init_weights(args.init_weights, sizes, cfg.dtype)
-        net = Network.from_arrays(
-            weights, biases, activation=cfg.activation, output_activation=cfg.output_activation, dtype=cfg.dtype
-        )
-        init = f"from {args.init_weights}"
-    else:
-        net = Network(
-            sizes,
-            activation=cfg.activation,
-            output_activation=cfg.output_activation,
-            init=init,
-            random_state=args.seed,
-            dtype=cfg.dtype,
-        )
+        initial_weights = read_init_weights(args.init_weights, sizes, cfg.dtype)
     permutations = None
     if args.permutations:
         permutations = read_permutations(args.permutations, cfg.epochs, train_ds.n_samples)
-
-    # ---- scaling (the network sees standardised inputs and regression targets, unless seed mode / --no-scale)
-    x_mean, x_scale = scaling_stats(train_ds.X, enabled=cfg.scale)
-    if cfg.scale and task == "regression":
-        y_mean, y_scale = scaling_stats(train_ds.y[:, None])
-    else:
-        y_mean, y_scale = np.zeros(n_out), np.ones(n_out)
-    model = TabularModel(net, train_ds.schema, loss, x_mean, x_scale, y_mean, y_scale)
-
-    def encode(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
-        X = standardise(ds.X, x_mean, x_scale) if cfg.scale else ds.X  # NOTE: seed mode trains on the raw numbers
-        if task == "regression":
-            Y = standardise(ds.y[:, None], y_mean, y_scale)
-        elif task == "binary":
-            Y = ds.y.astype(np.float64)[:, None]
-        else:
-            Y = np.eye(n_out)[ds.y]
-        return X, Y
-
-    X, Y = encode(train_ds)
-    validation = encode(valid) if valid is not None else None
-
-    # ---- optimizer
     if args.weight_decay is not None:
         weight_decay = args.weight_decay
     elif cfg.seed_mode:
         weight_decay = 0.0  # the seed's plain SGD
     else:
-        weight_decay = REGRESSOR_WEIGHT_DECAY if task == "regression" else CLASSIFIER_WEIGHT_DECAY
-    opt_kw = {"lr": cfg.lr, "weight_decay": weight_decay or None}
-    if cfg.optimizer in ("sgd", "momentum", "nesterov"):
-        opt_kw["momentum"] = cfg.momentum
-    optimizer = get_optimizer(cfg.optimizer, net.parameters(), **opt_kw)
-    return _Setup(sizes, loss, init, net, permutations, model, X, Y, validation, weight_decay, optimizer)
+        weight_decay = (
+            DEFAULTS.weight_decay_regression if task == "regression" else DEFAULTS.weight_decay_classification
+        )
+    params = {
+        "hidden_layer_sizes": tuple(cfg.hidden),
+        "activation": cfg.activation,
+        "optimizer": cfg.optimizer,
+        "learning_rate": cfg.lr,
+        "batch_size": cfg.batch_size,
+        "max_iter": cfg.epochs,
+        "init": init,
+        "weight_decay": weight_decay,
+        "early_stopping": cfg.early_stopping,
+        "validation_fraction": cfg.val_fraction if cfg.val_fraction > 0 else DEFAULTS.validation_fraction,
+        "patience": cfg.patience,
+        "min_delta": args.min_delta,
+        "lr_schedule": cfg.schedule,
+        "scale_inputs": cfg.scale,  # NOTE: seed mode trains on the raw numbers
+        "random_state": args.seed,
+        "dtype": np.dtype(cfg.dtype).name,
+        "momentum": cfg.momentum,
+    }
+    if task == "regression":
+        est = MLPRegressor(loss=loss, scale_target=cfg.scale, output_activation=cfg.output_activation, **params)
+    else:
+        est = MLPClassifier(**params)
+    validation = None if valid is None else (valid, _targets(valid, task))
+    return _Setup(
+        sizes, loss, init if not initial_weights else f"from {args.init_weights}", est,
+        _targets(train_ds, task), validation, initial_weights, permutations, weight_decay,
+    )  # fmt: skip
 
 
 def _describe_network(args, cfg: Settings, setup: _Setup, state: TrainState | None) -> None:
     """The one line that describes the network and its training (and the epoch a resumed run starts after)."""
     arch = "-".join(str(n) for n in setup.sizes)
     act = cfg.activation if isinstance(cfg.activation, str) else "/".join(cfg.activation)
+    first = cfg.activation if isinstance(cfg.activation, str) else cfg.activation[0]
+    init = default_init(first) if setup.init == "auto" else setup.init
+    lr = "the optimizer's default" if cfg.lr is None else f"{cfg.lr:g}"
     weight_decay = setup.weight_decay
     say(
-        f"network: {arch}, {act}, output {cfg.output_activation}, loss {setup.loss}, init {setup.init}; "
-        f"{cfg.optimizer} lr={setup.optimizer.lr:g}"
+        f"network: {arch}, {act}, output {cfg.output_activation}, loss {setup.loss}, init {init}; "
+        f"{cfg.optimizer} lr={lr}"
         + (f", weight decay {weight_decay:g}" if weight_decay else "")
         + f", batch {cfg.batch_size}, {cfg.epochs} epochs"
-        + (", early stopping" if cfg.early_stopping else "")
+        + (", early stopping" if cfg.early_stopping is True or (cfg.early_stopping and setup.validation) else "")
         + ("" if cfg.scale else ", unscaled data")
         + (f", gradient {args.gradient}" if args.gradient != "backprop" else "")
     )
@@ -470,16 +470,13 @@ def _callbacks(
         if cfg.seed_mode:
             callbacks.append(PrintEvery(cfg.print_every))  # the seed's line: Epoch k, Validation Loss: v
         else:
-            metric_label = ("validation " if data.valid is not None else "training ") + (
-                "R²" if metric == "r2" else "accuracy"
-            )
-            y_scale = setup.model.y_scale
-            callbacks.append(
-                Report(cfg.print_every, loss_units(get_loss(setup.loss).name, float(y_scale[0])), metric_label)
-            )
+            held_out = data.valid is not None or cfg.early_stopping is True
+            metric_label = ("validation " if held_out else "training ") + ("R²" if metric == "r2" else "accuracy")
+            to_units = loss_units(get_loss(setup.loss).name, setup.estimator)
+            callbacks.append(Report(cfg.print_every, to_units, metric_label))
     recorder = None
     if "gif" in plan:
-        recorder = ScaledFitRecorder(setup.model, data.train.X[:, 0], every=max(1, cfg.epochs // 50))
+        recorder = ScaledFitRecorder(setup.estimator, data.train.X[:, 0], every=max(1, cfg.epochs // 50))
         callbacks.append(recorder)
     return callbacks, recorder
 
@@ -515,37 +512,24 @@ def _checkpoint_config(args, outputs: _Outputs) -> dict:
 
 
 # ---- train
-def _train(
-    args, cfg: Settings, setup: _Setup, callbacks, metric: str | None, checkpointer: Checkpointer, state
-) -> History:
-    """Run :func:`handgrad.training.train`; the History, or :class:`Interrupted` from the checkpointer."""
-    return train(
-        setup.net,
-        setup.X,
-        setup.Y,
-        loss=setup.loss,
-        optimizer=setup.optimizer,
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        random_state=args.seed,
+def _train(args, data: _Data, setup: _Setup, callbacks, metric: str | None, checkpointer: Checkpointer, state):
+    """``fit`` the estimator on the training rows; the History, or :class:`Interrupted` from the checkpointer."""
+    hooks = FitHooks(
         validation_data=setup.validation,
-        early_stopping=cfg.early_stopping,
-        patience=args.patience,
-        min_delta=args.min_delta,
-        restore_best=True,
-        lr_schedule=cfg.schedule,
-        callbacks=callbacks,
+        callbacks=tuple(callbacks),
         metric=metric,
-        gradient=args.gradient,
-        mode="seed" if cfg.seed_mode else "standard",
-        permutations=setup.permutations,
-        print_every=0,
-        progress=False if args.quiet else None,
         checkpoint_every=1,  # the checkpointer decides when to write (see Checkpointer)
         on_checkpoint=checkpointer,
         resume=state,
+        mode="seed" if args.seed_compatible else "standard",
+        permutations=setup.permutations,
+        gradient=args.gradient,
+        initial_weights=setup.initial_weights,
+        progress=False if args.quiet else None,
+        classes=None if data.task == "regression" else tuple(data.train.classes),
     )
+    setup.estimator.fit(data.train, setup.y, hooks=hooks)
+    return setup.estimator.history_
 
 
 def _interrupted(exc: Interrupted, cfg: Settings) -> int:
@@ -563,48 +547,29 @@ def _interrupted(exc: Interrupted, cfg: Settings) -> int:
 
 # ---- results
 def _report_and_save(
-    args, cfg: Settings, data: _Data, setup: _Setup, hist: History, elapsed: float, outputs: _Outputs
-) -> None:
-    """Print the final metrics, then write the model (with its training metadata) and the exported weights."""
+    args, data: _Data, setup: _Setup, hist: History, outputs: _Outputs
+) -> tuple[Dataset, Dataset | None]:
+    """Print the final metrics, then write the model and the exported weights; the (train, valid) parts used."""
     if hist.stop_reason == "early_stopping":
         say(f"early stopping after epoch {len(hist)}: best epoch {hist.best_epoch} restored", quiet=args.quiet)
+    est = setup.estimator
+    train_part, valid = data.train, data.valid
+    if est.validation_indices_ is not None:  # the estimator held out its own validation rows
+        held = np.zeros(data.train.n_samples, dtype=bool)
+        held[est.validation_indices_] = True
+        train_part, valid = data.train.subset(~held), data.train.subset(held)
     parts = (
-        [("train", data.train)]
-        + ([("valid", data.valid)] if data.valid is not None else [])
+        [("train", train_part)]
+        + ([("valid", valid)] if valid is not None else [])
         + ([("test", data.test)] if data.test is not None else [])
     )
-    model = setup.model
-    model.metadata = {
-        "training": {
-            "mode": "seed" if cfg.seed_mode else "standard",
-            "data": str(args.train or f"builtin:{data.name}"),
-            "hidden": cfg.hidden,
-            "activation": cfg.activation,
-            "output_activation": cfg.output_activation,
-            "init": setup.init,
-            "optimizer": cfg.optimizer,
-            "lr": setup.optimizer.lr if cfg.schedule is None else cfg.lr,
-            "momentum": cfg.momentum,
-            "weight_decay": setup.weight_decay,
-            "lr_schedule": cfg.schedule,
-            "epochs": cfg.epochs,
-            "epochs_run": len(hist),
-            "batch_size": cfg.batch_size,
-            "seed": args.seed,
-            "gradient": args.gradient,
-            "early_stopping": cfg.early_stopping,
-            "stop_reason": hist.stop_reason,
-            "seconds": elapsed,
-        },
-        "scaling": {"inputs": cfg.scale, "target": cfg.scale and data.task == "regression"},
-        "history": hist.to_dict(),
-    }
-    print_metrics(model, parts, args.quiet)
+    print_metrics(est, parts, args.quiet)
     if outputs.model_path is not None:
         if not args.model:
             outputs.run.get()
-        model.save(outputs.model_path, force=args.force)
+        save_estimator(est, outputs.model_path, force=args.force)
         say(f"model saved to {outputs.model_path}")
     if args.export_weights:
-        export_weights(args.export_weights, setup.net, args.force)
+        export_weights(args.export_weights, est.network_, args.force)
         say(f"final weights written to {args.export_weights}")
+    return train_part, valid

@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import DataError
+from ..training.split import SplitError, split_indices
 from .schema import Schema
 
 
@@ -109,8 +110,10 @@ def train_valid_test_split(
     random_state : int, numpy.random.Generator or None
         Seed of the permutation (the same seed gives the same split).
     stratify : bool or None
-        Keep the class proportions in every part (default: True for
-        classification, False for regression).
+        Keep the class proportions in every part, and every class on both sides
+        when it can be (default: True for classification, False for regression).
+        The rule is :func:`handgrad.training.split.split_indices`, the one that
+        ``train(validation_fraction=...)`` and the estimators' early stopping use.
 
     Returns
     -------
@@ -128,63 +131,17 @@ def train_valid_test_split(
             raise DataError(f"{name} fraction must be in [0, 1), got {f!r}")
     if valid + test >= 1.0:
         raise DataError(f"valid + test fractions must be < 1 to leave training samples, got {valid} + {test}")
-    rng = np.random.default_rng(random_state)
     if stratify is None:
         stratify = data.task in ("binary", "multiclass") and data.y is not None
-    groups = [np.arange(data.n_samples)]
-    if stratify:
-        if data.y is None:
-            raise DataError("cannot stratify a data set without a target")
-        groups = [np.flatnonzero(data.y == c) for c in np.unique(data.y)]
-    parts: list[list[np.ndarray]] = [[], [], []]
-    for group in groups:
-        group = rng.permutation(group)
-        n_valid = _part_size(len(group), valid, len(groups) == 1)
-        n_test = _part_size(len(group), test, len(groups) == 1)
-        if n_valid + n_test >= len(group) and len(groups) == 1:
-            raise DataError(
-                f"{data.name}: {len(group)} samples are too few for valid={valid}, test={test} with a training part"
-            )
-        parts[1].append(group[:n_valid])
-        parts[2].append(group[n_valid : n_valid + n_test])
-        parts[0].append(group[n_valid + n_test :])
-    if stratify:
-        _fill_empty_parts(parts, (valid, test))
-    index = [np.sort(np.concatenate(p)) for p in parts]
-    if index[0].size == 0:
-        raise DataError(
-            f"{data.name}: {data.n_samples} samples are too few for valid={valid}, test={test} with a training part"
-        )
+    if stratify and data.y is None:
+        raise DataError("cannot stratify a data set without a target")
+    try:
+        # The one split (handgrad.training.split): the same rule as train()'s validation_fraction.
+        index = split_indices(data.n_samples, (valid, test), data.y if stratify else None, random_state)
+    except SplitError as exc:
+        raise DataError(f"{data.name}: {exc}") from None
     return Splits(
         data.subset(index[0]),
         data.subset(index[1]) if valid > 0 else None,
         data.subset(index[2]) if test > 0 else None,
     )
-
-
-def _fill_empty_parts(parts: list[list[np.ndarray]], fractions: tuple[float, float]) -> None:
-    """Give a requested validation or test part that stratification left empty one sample.
-
-    NOTE: per class, ``round(n_class * fraction)`` is 0 for a class with few samples,
-    so with many small classes (5 rows of 5 classes, valid=0.2) every class keeps all
-    its rows for training and the validation part would be empty although it was asked
-    for (the documented rule: at least one sample per non-zero part). The sample is
-    taken from the class with the most training samples, which disturbs the class
-    proportions least; a class is never left without training samples while another
-    has two or more.
-    """
-    for k, fraction in zip((1, 2), fractions):
-        if fraction == 0 or sum(p.size for p in parts[k]) > 0:
-            continue
-        g = int(np.argmax([p.size for p in parts[0]]))
-        if sum(p.size for p in parts[0]) < 2:
-            return  # too few samples: the caller reports it
-        parts[k][g] = parts[0][g][:1]
-        parts[0][g] = parts[0][g][1:]
-
-
-def _part_size(n: int, fraction: float, at_least_one: bool) -> int:
-    if fraction == 0:
-        return 0
-    size = round(n * fraction)
-    return max(size, 1) if at_least_one else size

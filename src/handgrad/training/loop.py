@@ -81,6 +81,7 @@ from .callbacks import Callback, EarlyStopping, PrintEvery, ProgressBar, TrainCo
 from .history import History
 from .optimizers import Optimizer, get_optimizer
 from .schedules import get_schedule
+from .split import validation_split as _split_validation
 from .state import TrainState
 from .step import Step
 
@@ -144,33 +145,6 @@ def _get_metric(metric):
 
 
 # --------------------------------------------------------------------------- checks
-def _split_validation(n: int, fraction: float, stratify, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(train, val)``: a random ``fraction`` of the rows (of each class, if ``stratify``)."""
-    if stratify is None:
-        n_val = round(fraction * n)
-        if not 1 <= n_val < n:
-            raise ConfigError(
-                f"validation_fraction={fraction} of {n} rows leaves {n_val} for validation and "
-                f"{n - n_val} for training; both need at least one row"
-            )
-        perm = rng.permutation(n)
-        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-    labels = np.asarray(stratify)
-    if labels.shape[0] != n:
-        raise ShapeError(f"stratify has {labels.shape[0]} labels but X has {n} rows; need one label per row")
-    if labels.ndim == 2:  # one-hot rows
-        labels = labels.argmax(axis=1)
-    val = []
-    for cls in np.unique(labels):
-        idx = np.flatnonzero(labels == cls)
-        n_val = round(fraction * len(idx))
-        if len(idx) >= 2:
-            n_val = min(max(n_val, 1), len(idx) - 1)  # every class on both sides when it can be
-        val.append(rng.permutation(idx)[:n_val])
-    val_idx = np.sort(np.concatenate(val))
-    if not 1 <= len(val_idx) < n:
-        raise ConfigError(f"validation_fraction={fraction} of {n} rows leaves no rows for validation or training")
-    return np.setdiff1d(np.arange(n), val_idx), val_idx
 
 
 def _check_permutations(permutations, epochs: int, n_rows: int) -> np.ndarray:
