@@ -205,6 +205,7 @@ def train(
     resume: TrainState | None = None,
     history: History | None = None,
     blas_threads: int | str | None = "auto",
+    distributed=None,
 ) -> History:
     """Train ``network`` in place on ``(X, Y)`` by mini-batch gradient descent.
 
@@ -285,6 +286,10 @@ def train(
         else the BLAS default. NOTE: a small product split over threads costs
         more in waking and synchronising them than it saves, and on a busy
         machine far more (see ``docs/benchmarks.md``). None: leave BLAS as it is.
+    distributed : handgrad.training.distributed.DataParallel, optional
+        Data-parallel training on ``torch.distributed``: every rank makes this same call;
+        each computes on its part of every global mini-batch and the gradients are summed
+        across ranks once per step (see :mod:`handgrad.training.distributed`).
 
     Returns
     -------
@@ -352,6 +357,9 @@ def train(
 
     # ---- the step: one engine for every optimizer, loss and activation (handgrad.training.step)
     reorder = (seed_mode and P is not None) or (not seed_mode and shuffle)
+    if distributed is not None:
+        _check_same_call(distributed, network, data, batch_size, epochs)
+        distributed.broadcast(network.theta)  # every rank starts from rank 0's parameters
     step = Step(
         network,
         loss_fn,
@@ -363,6 +371,7 @@ def train(
         seed_denominator=batch_size if seed_mode else None,
         gradient=gradient,
         reorder=reorder,
+        data_parallel=distributed,
     )
     data.X = step.X_aug[:, :-1]  # a view: a converted copy of the input need not stay alive
     params = network.parameters()
@@ -446,6 +455,23 @@ def train(
 
 
 # --------------------------------------------------------------------------- the stages of train()
+def _check_same_call(dp, network, data, batch_size, epochs) -> None:
+    """Refuse, on every rank alike, ranks that were given different data or settings."""
+    what = {
+        "rows": data.n,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "parameters": network.layout.size,
+        "data checksum": float(np.sum(data.X[:: max(1, data.n // 97)], dtype=np.float64)),
+    }
+    differ = [name for name, value in what.items() if not dp.same_on_every_rank(float(value))]
+    if differ:
+        raise ConfigError(
+            f"rank {dp.rank}: the ranks were given different {', '.join(differ)}; every rank must make the "
+            "same train() call on the same data (the command line has every rank read the same files)"
+        )
+
+
 def _check_settings(
     mode,
     gradient,

@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import backprop as _bp
 from ..backprop import Workspaces
+from ..errors import ConfigError
 from ..gradients import expanded as _expanded
 from ..losses import Loss
 from ..network import Network
@@ -105,6 +106,7 @@ class Step:
         gradient: str = "backprop",
         reorder: bool = False,
         grad_hook=None,
+        data_parallel=None,
     ):
         self.net = network
         self.loss = loss
@@ -125,16 +127,26 @@ class Step:
         self.Yb = np.empty_like(Y) if reorder else Y
         self.wb = None if sample_weight is None else (np.empty_like(sample_weight) if reorder else sample_weight)
         # The mini-batches as views, made once: [x; 1] = Xb[i:j].T, (n_0 + 1, N_b), no copy.
+        # Data-parallel: this rank's part [i + s, i + e) of each global batch [i, j).
+        self.dp = data_parallel
         self.batches = []
         for i in range(0, n, batch_size):
             j = min(i + batch_size, n)
-            wbj = None if self.wb is None else self.wb[i:j]
-            self.batches.append((self.Xb[i:j].T, self.Yb[i:j].T, wbj, j - i))
+            s, e = (0, j - i) if data_parallel is None else data_parallel.part(j - i)
+            wbj = None if self.wb is None else self.wb[i + s : i + e]
+            self.batches.append((self.Xb[i + s : i + e].T, self.Yb[i + s : i + e].T, wbj, e - s, i, j))
         self.workspaces = Workspaces(network.layer_sizes, network.activations, dtype)
         #: The gradient of the current batch, flat, in the layout of ``theta``; ``G[l-1]`` = [dW_l | db_l].
-        self.grad = np.zeros(network.layout.size, dtype)
+        #: Data-parallel: one more entry, the batch's loss sum, all-reduced with the gradient.
+        size = network.layout.size
+        self._grad_ext = np.zeros(size + (data_parallel is not None), dtype)
+        self.grad = self._grad_ext[:size]
         self.G = network.layout.blocks(self.grad)
-        self.fold_lr = optimizer.folds_lr and not self.expanded and grad_hook is None
+        self.fold_lr = optimizer.folds_lr and not self.expanded and grad_hook is None and data_parallel is None
+        if data_parallel is not None and self.expanded:
+            raise ConfigError(
+                'data-parallel training runs backpropagation (gradient="backprop"), not the expanded form'
+            )
 
     def set_order(self, rows: np.ndarray | None) -> None:
         """Lay the rows out in this epoch's order (``rows``: 0-based indices), or keep the last order."""
@@ -160,7 +172,9 @@ class Step:
         isfinite = math.isfinite
         loss_sum = 0.0
         steps = 0
-        for b, (A0, Yc, wc, N) in enumerate(self.batches, start=1):  # for i = 1:batch_size:size(X, 1)
+        if self.dp is not None:
+            return self._run_epoch_data_parallel()
+        for b, (A0, Yc, wc, N, _, _) in enumerate(self.batches, start=1):  # for i = 1:batch_size:size(X, 1)
             if self.expanded:  # the seed's §1.2 loop: every layer's gradient from scratch
                 g = _expanded(net, A0[:-1], Yc, loss, wc, self.denominator)
                 J = g.loss
@@ -187,3 +201,41 @@ class Step:
         if fold:
             sq /= lr * lr  # G held lr · dJ/dθ
         return EpochResult(loss_sum, sq, None, math.nan, steps)
+
+    def _run_epoch_data_parallel(self) -> EpochResult:
+        """:meth:`run_epoch` on this rank's part of every global batch, the gradients summed across ranks.
+
+        ``dJ/dŶ`` is scaled by the global batch's size (or weight), so that the sum over the
+        ranks is the gradient of the global batch; one all-reduce per step carries the flat
+        gradient and, in its last entry, the batch's loss sum (every rank then stops alike).
+        """
+        net, opt, loss, dp = self.net, self.opt, self.loss, self.dp
+        Wb, acts, act_L = net.blocks, net.activations, net.activations[-1]
+        ext, grad, G = self._grad_ext, self.grad, self.G
+        loss_sum = 0.0
+        steps = 0
+        for b, (A0, Yc, wc, N, i, j) in enumerate(self.batches, start=1):
+            if self.denominator is not None:
+                denominator = self.denominator  # the seed's fixed batch_size
+            elif self.wb is None:
+                denominator = j - i  # the global batch's rows
+            else:
+                denominator = float(self.wb[i:j].sum())  # its weight
+            if N == 0:  # a last batch with fewer rows than ranks: this rank adds nothing
+                ext[:] = 0.0
+            else:
+                ws = self.workspaces(N)
+                _bp.forward(Wb, acts, A0, ws)
+                J = _bp.loss_and_output_delta(loss, act_L, ws, Yc, wc, denominator)
+                _bp.backward(Wb, acts, ws, G, delta_L_ready=True)
+                ext[-1] = J * (N if wc is None else float(wc.sum()))  # this rank's loss sum
+            dp.all_reduce(ext)  # Σ over ranks: the global batch's gradient and loss sum
+            J_sum = float(ext[-1])
+            if not math.isfinite(J_sum):
+                return EpochResult(loss_sum, math.nan, b, J_sum / denominator, steps)
+            loss_sum += J_sum
+            if self.grad_hook is not None:
+                self.grad_hook(grad)
+            opt.step_flat(grad, in_place=False)
+            steps += 1
+        return EpochResult(loss_sum, float(np.dot(grad, grad)), None, math.nan, steps)
