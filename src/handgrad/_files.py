@@ -195,7 +195,7 @@ def _write_into(path: Path, write, by_name: bool) -> None:
                     shutil.copyfileobj(src, dst)
         else:
             with open(path, "ab") as f:
-                write(f)
+                write(_Stream(f))
                 f.flush()
     except BrokenPipeError:
         raise  # the reader went away: the command line exits quietly with 141
@@ -203,6 +203,37 @@ def _write_into(path: Path, write, by_name: bool) -> None:
         if isinstance(exc, HandgradError):
             raise
         raise _write_error(exc, path) from None
+
+
+class _Stream(io.RawIOBase):
+    """A write-only view of a device or pipe that says it cannot seek or tell.
+
+    NOTE: ``/dev/null`` claims to be seekable and reports position 0 after any
+    write; ``zipfile`` (``np.savez``) trusts that and fails. Refusing ``tell``
+    makes it write a streamable archive (data descriptors) instead.
+    """
+
+    def __init__(self, f: IO[bytes]):
+        self._f = f
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        raise io.UnsupportedOperation("a stream has no position")
+
+    def seek(self, *args) -> int:
+        raise io.UnsupportedOperation("a stream cannot seek")
+
+    def write(self, data) -> int:
+        self._f.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self._f.flush()
 
 
 _EXISTS = "the file already exists; pass force=True (--force) to overwrite it"
