@@ -63,7 +63,7 @@ _MAGIC = (
     (b"BZh", "bzip2"),
     (b"\xfd7zXZ\x00", "xz"),
 )
-_OPENERS = {"gzip": gzip.GzipFile, "bzip2": bz2.BZ2File, "xz": lzma.LZMAFile}
+_OPENERS = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}
 #: Names of this process's own open streams: written into, never replaced.
 _STREAM_NAME = re.compile(r"^/(dev/(stdout|stderr|fd/\d+)|proc/(self|\d+)/fd/\d+)$")
 
@@ -379,10 +379,12 @@ class InputSource:
             if self._opened:
                 raise HandgradError(f"{self.name}: a pipe can be read only once")
             self._opened = True
-        raw = self._raw()
         if self.compression is None:
-            return raw
-        return _OPENERS[self.compression](raw)  # type: ignore[return-value]
+            return self._raw()
+        opener = _OPENERS[self.compression]
+        if self._path is not None:
+            return opener(self._path, "rb")  # type: ignore[return-value]
+        return opener(self._stream, "rb")  # type: ignore[return-value]
 
     def open_text(self) -> io.TextIOWrapper:
         """:meth:`open` as UTF-8 text (a byte-order mark is skipped), newlines untranslated (as ``csv`` needs)."""
