@@ -175,7 +175,10 @@ def check_memory(bytes_needed: int, what: str, *, available: int | None = None, 
         available = available_memory()
     if available is None or bytes_needed <= available:
         return
-    message = f"{what} needs about {format_bytes(bytes_needed)} of memory; this machine has {format_bytes(available)} available"
+    message = (
+        f"{what} needs about {format_bytes(bytes_needed)} of memory; "
+        f"this machine has {format_bytes(available)} available"
+    )
     if hint:
         message += f"; {hint}"
     raise MemoryLimitError(message, int(bytes_needed), int(available))
