@@ -51,6 +51,7 @@ __all__ = [
     "InputSource",
     "atomic_write",
     "atomic_write_named",
+    "check_destination",
     "check_regular_file",
     "compression_of",
     "open_input",
@@ -271,6 +272,50 @@ def _fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def check_destination(path, *, force: bool = False, error: type[HandgradError] = FileWriteError) -> None:
+    """Check, before any work, that :func:`atomic_write` could write ``path``.
+
+    For the command line: every output (``-o``, ``--checkpoint``, plots) is
+    checked before training starts, so a run is never lost to a bad name at
+    the end. Refuses a directory, a missing folder, an existing regular file
+    without ``force``, and a folder this process cannot write into (read-only
+    file system, permissions). A device, FIFO or ``/dev/stdout`` is fine.
+
+    Raises
+    ------
+    error
+        Naming ``path`` and the problem.
+    """
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise _refuse(error, path, f"cannot be written: {exc.strerror or exc}") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise _refuse(error, path, "is a directory, expected a file name")
+    if st is not None and (not stat.S_ISREG(st.st_mode) or _STREAM_NAME.match(str(path))):
+        if not os.access(path, os.W_OK):
+            raise _refuse(error, path, "permission denied")
+        return
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise _refuse(error, path, f"the folder {folder} does not exist")
+    if st is not None and not force:
+        raise _refuse(error, path, _EXISTS)
+    # NOTE: os.access ignores a read-only mount for root; statvfs's ST_RDONLY does not.
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        read_only = False
+    if read_only:
+        raise _refuse(error, path, f"the folder {folder} is on a read-only file system")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise _refuse(error, path, f"permission denied: cannot create files in {folder}")
 
 
 # ------------------------------------------------------------------ reading
