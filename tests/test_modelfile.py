@@ -399,6 +399,7 @@ def test_every_region_of_the_file_flipped(valid_file, tmp_path):
 # ------------------------------------------------- hostile files and destinations (issue 9)
 import hashlib  # noqa: E402
 import resource  # noqa: E402
+import stat  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
@@ -479,12 +480,21 @@ def test_a_fifo_or_device_given_as_a_model_file_is_refused_without_hanging(tmp_p
     assert time.monotonic() - started < 5
 
 
-def test_writing_to_dev_null_writes_into_it_and_never_replaces_it():
-    before = os.stat("/dev/null")
-    save_model("/dev/null", small_model())  # no --force needed: nothing is overwritten
-    save_model("/dev/null", small_model(), force=True)
-    after = os.stat("/dev/null")
+def test_writing_to_a_device_writes_into_it_and_never_replaces_it(tmp_path):
+    # NOTE: a clone of /dev/null (character device 1, 3) in tmp_path, never the real one: a
+    # regression that replaced devices would otherwise replace the machine's /dev/null.
+    null = tmp_path / "null"
+    try:
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except OSError as exc:
+        pytest.skip(f"cannot create a character device here: {exc}")
+    before = os.stat(null)
+    save_model(null, small_model())  # no --force needed: nothing is overwritten
+    save_model(null, small_model(), force=True)
+    after = os.stat(null)
+    assert stat.S_ISCHR(after.st_mode)
     assert (after.st_ino, after.st_rdev, after.st_mode) == (before.st_ino, before.st_rdev, before.st_mode)
+    assert sorted(os.listdir(tmp_path)) == ["null"]
 
 
 def test_writing_to_a_fifo_and_to_dev_stdout(tmp_path):
