@@ -183,6 +183,48 @@ def lib_save_to_device(folder: Path) -> str:
     return "character device" if stat.S_ISCHR(mode) else f"REPLACED: mode {mode:o}"
 
 
+def lib_plot_to_device(folder: Path) -> str:
+    pytest.importorskip("matplotlib")
+    from handgrad.plots import plot_loss_curves
+
+    plot_loss_curves({"train_loss": [1.0, 0.5]}, folder / "img.png", figsize=(2, 2), dpi=20)
+    mode = os.stat(folder / "img.png").st_mode
+    return "character device" if stat.S_ISCHR(mode) else f"REPLACED: mode {mode:o}"
+
+
+def lib_plot_enospc(folder: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from handgrad.plots import plot_loss_curves
+
+    real = os.fsync
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    os.fsync = full
+    try:
+        plot_loss_curves({"train_loss": [1.0, 0.5]}, folder / "loss.png", figsize=(2, 2), dpi=20)
+    finally:
+        os.fsync = real
+
+
+def read_only_folder(folder: Path) -> None:
+    ro = folder / "ro"
+    ro.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", str(ro)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {r.stderr.decode().strip()}")
+
+
+def lib_destination_read_only(folder: Path) -> None:
+    from handgrad._files import check_destination
+
+    try:
+        check_destination(folder / "ro" / "m.npz")
+    finally:
+        subprocess.run(["umount", str(folder / "ro")], capture_output=True)
+
+
 def lib_enospc(folder: Path) -> None:
     real = os.fsync
 
@@ -242,6 +284,17 @@ def lib_memory_ok(folder: Path) -> str:
     needed = estimate_training_bytes([30, 64, 1], 1000, 32, np.float64)
     check_memory(needed, "training", available=64 << 30)
     return f"{needed} bytes"
+
+
+def lib_memory_of_this_machine(folder: Path) -> str:
+    from handgrad._memory import available_memory
+
+    available = available_memory()
+    assert available is not None and available > 0
+    check_memory(available // 2, "half of it")  # fits
+    with pytest.raises(MemoryLimitError, match=r"twice of it needs about .* this machine has .* available"):
+        check_memory(2 * available + (1 << 30), "twice of it")
+    return "known"
 
 
 def lib_load(name: str, **kwargs) -> Callable[[Path], str]:
@@ -380,6 +433,27 @@ CASES = [
         "still-a-device",
     ),
     Case(
+        "lib: plot into a device",
+        {"img.png": lambda d: null_device(d, "img.png")},
+        lib_plot_to_device,
+        None,
+        "character device",
+    ),
+    Case(
+        "lib: plot on a full disk",
+        {},
+        lib_plot_enospc,
+        FileWriteError,
+        "cannot write {folder}/loss.png: No space left on device",
+    ),
+    Case(
+        "lib: destination on a read-only file system",
+        {"ro": read_only_folder},
+        lib_destination_read_only,
+        FileWriteError,
+        "ro/m.npz: the folder {folder}/ro is on a read-only file system",
+    ),
+    Case(
         "lib: FIFO as model",
         {"m.npz": lambda d: fifo(d, "m.npz")},
         lib_model("m.npz"),
@@ -509,6 +583,7 @@ CASES = [
         MemoryLimitError,
         "training a network of [30, 100000, 100000, 1] needs about",
     ),
+    Case("lib: the machine's memory", {}, lib_memory_of_this_machine, None, "known"),
     Case("lib: a small network fits", {}, lib_memory_ok, None, "bytes"),
     Case(
         "cli: --hidden 100000 100000",
