@@ -574,3 +574,16 @@ def test_check_destination_before_any_work(tmp_path):
         with pytest.raises(FileWriteError, match=message):
             _files.check_destination(path, force=force)
     assert existing.read_bytes() == b"old"
+
+
+def test_replacing_keeps_a_symlink_and_the_old_files_mode(tmp_path):
+    real = tmp_path / "real.npz"
+    save_model(real, small_model())
+    os.chmod(real, 0o640)
+    link = tmp_path / "link.npz"
+    link.symlink_to(real)
+    save_model(link, small_model(seed=1), force=True)
+    assert link.is_symlink() and os.readlink(link) == str(real)  # the link still points at the file
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
+    np.testing.assert_array_equal(load_model(link).network.weights[0], small_model(seed=1).weights[0])
+    assert sorted(os.listdir(tmp_path)) == ["link.npz", "real.npz"]
