@@ -270,9 +270,9 @@ def _check_representable(out: np.ndarray, X: np.ndarray, names: Sequence[str] | 
     else:
         row, col = (int(k) for k in np.argwhere(bad)[0])
     value = X[row] if np.ndim(X) == 1 else X[row, col]
-    label = names[col] if names is not None and col < len(names) else f"column {col}"
+    label = repr(names[col]) if names is not None and col < len(names) else f"column {col}"
     raise NonFiniteError(
-        f"{label!r} holds {float(value)!r} at row {row}, which cannot be {what} (the result is not finite); "
+        f"{label} holds {float(value)!r} at row {row}, which cannot be {what} (the result is not finite); "
         f"rescale the column (e.g. divide it by a power of ten), or use float64"
     )
 
