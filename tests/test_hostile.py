@@ -96,6 +96,18 @@ def model32(folder: Path) -> None:
     model(folder, "m.npz", "--float32")
 
 
+def model_with_scaling(**stored: float) -> Callable[[Path], None]:
+    """A valid model file whose stored scaling overflows: x / 1e-320 for inputs, ŷ · 1e308 + 1e308 for outputs."""
+
+    def recipe(folder: Path) -> None:
+        model(folder, "m.npz")
+        loaded = load_model(folder / "m.npz")
+        arrays = {**loaded.arrays, **{k: np.full_like(loaded.arrays[k], v) for k, v in stored.items()}}
+        save_model(folder / "m.npz", loaded.network, arrays=arrays, metadata=loaded.metadata, force=True)
+
+    return recipe
+
+
 def zip_bomb(folder: Path, name: str = "bomb.npz") -> None:
     """A model file with an extra array of 64 MiB of zeros, consistently declared, deflated to ~64 KB."""
     model(folder, "_m.npz")
@@ -576,6 +588,23 @@ CASES = [
         ("keep.txt", "m.npz"),
     ),
     # 6. Memory.
+    Case(
+        "cli: stored input scaling overflows",
+        {"f.csv": GOOD, "m.npz": model_with_scaling(x_scale=1e-320)},
+        "{hg} predict m.npz f.csv -o p.csv",
+        2,
+        "which cannot be scaled",
+        ("keep.txt", "m.npz"),
+    ),
+    Case(
+        "cli: stored target scaling overflows",
+        {"f.csv": GOOD, "m.npz": model_with_scaling(y_scale=1e308, y_mean=1e308)},
+        "{hg} predict m.npz f.csv -o p.csv",
+        2,
+        "not a finite number",
+        ("keep.txt", "m.npz"),
+        wiring="predict: check_predictions(predictions, rows=..., where=file) before writing",
+    ),
     Case(
         "lib: --hidden 100000 100000",
         {},
