@@ -574,3 +574,28 @@ def test_chunk_memory_does_not_grow_with_the_number_of_rows(tmp_path):
         tracemalloc.stop()
         assert total == n
     assert peaks[1] < 1.5 * peaks[0] and peaks[1] < 20e6
+
+
+def test_numeric_chunks_take_the_fast_path_and_fall_back_with_exact_lines(tmp_path):
+    rows = [f"{i},{i % 5},{i}.5" for i in range(50)]
+    clean = write(tmp_path, "a,b,y\n" + "\n".join(rows) + "\n", "clean.csv")
+    schema = load_csv(clean, target="y").schema
+    whole = load_csv(clean, schema=schema)
+    chunks = list(iter_csv_chunks(clean, schema, 8))
+    np.testing.assert_array_equal(np.vstack([c.X for c in chunks]), whole.X)
+    np.testing.assert_array_equal(np.concatenate([c.y for c in chunks]), whole.y)
+    # A blank line (chunk 2) and a quoted value (chunk 3) send the rest through the csv module: same values.
+    odd = [*rows[:10], "", *rows[10:20], '"20",0,20.5', *rows[21:]]
+    path = write(tmp_path, "a,b,y\n" + "\n".join(odd) + "\n", "odd.csv")
+    np.testing.assert_array_equal(np.vstack([c.X for c in iter_csv_chunks(path, schema, 8)]), whole.X)
+    # A word on line 42 (after the blank line 12), in the sixth chunk: named on its line.
+    bad = [*odd[:40], "40,four,40.5", *odd[41:]]
+    with pytest.raises(DataError, match=r"bad.csv:42: column 'b' is numeric but holds the text 'four'"):
+        list(iter_csv_chunks(write(tmp_path, "a,b,y\n" + "\n".join(bad) + "\n", "bad.csv"), schema, 8))
+    # A missing value (drop) and an extra text column the model does not use.
+    gap = [*rows[:30], "30,,30.5", *rows[31:]]
+    path = write(tmp_path, "a,b,y\n" + "\n".join(gap) + "\n", "gap.csv")
+    kept = np.concatenate([c.rows for c in iter_csv_chunks(path, schema, 8, missing="drop")])
+    assert kept.tolist() == [r for r in range(50) if r != 30]
+    extra = write(tmp_path, "note,a,b,y\n" + "".join(f"n{i},{r}\n" for i, r in enumerate(rows)), "extra.csv")
+    np.testing.assert_array_equal(np.vstack([c.X for c in iter_csv_chunks(extra, schema, 8)]), whole.X)
