@@ -484,6 +484,12 @@ def open_input(path, *, passes: str = "many", error: type[HandgradError] = Handg
     try:
         shutil.copyfileobj(stream, spool, 1 << 20)
         spool.flush()
+    except OSError as exc:
+        spool.close()
+        raise error(
+            f"{name}: cannot keep a copy of this pipe in the temporary folder {tempfile.gettempdir()} "
+            f"({exc.strerror or exc}); save it to a file first, or set TMPDIR to a folder with room"
+        ) from None
     except BaseException:
         spool.close()
         raise
