@@ -5,8 +5,20 @@ What a file must look like
 UTF-8 text (a byte-order mark is fine), one header row, comma-separated (pass
 ``delimiter=`` otherwise), fields optionally quoted with ``"``. Column names may
 contain spaces and parentheses (``"height(cm)"``, ``"fasting blood sugar"``).
-Blank lines are skipped. Every error is a :class:`~handgrad.errors.DataError`
-naming ``file:line`` (1-based, as a text editor shows it) and the column by name.
+Blank lines are skipped; line endings may be LF, CRLF, CR or a mixture. Every
+error is a :class:`~handgrad.errors.DataError` naming ``file:line`` (1-based, as
+a text editor shows it; the line a record starts on) and the column by name.
+
+The file may be gzip-, bzip2- or xz-compressed (recognised by its first bytes),
+``-`` (standard input), a pipe or FIFO (``<(zcat f.csv.gz)``): such an input is
+read once, and :func:`load_csv`'s several passes read a copy spooled to a
+temporary file (:func:`handgrad._files.open_input`). :func:`iter_csv_chunks`
+reads a file once, in chunks, for prediction with memory independent of its length.
+
+Numbers may be written with a decimal comma or thousands separators when the
+loader is told (``decimal=","``, ``thousands=","``: ``--decimal``, ``--thousands``);
+otherwise a column of such numbers is an error naming the column and the
+option, never a text column.
 
 A first column with an empty name (or pandas' ``"Unnamed: 0"``) holding
 non-negative integers in strictly increasing order is a row index (pandas'
