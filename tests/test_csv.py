@@ -327,3 +327,275 @@ def test_numbers_round_trip_through_a_file(tmp_path_factory, rows, style):
     np.testing.assert_array_equal(ds.X, expected[:, :2])
     np.testing.assert_array_equal(ds.y, expected[:, 2])
     assert all(math.isfinite(v) for v in ds.X.ravel())
+
+
+# ------------------------------------------- inputs that are not plain files (issue 9)
+import bz2  # noqa: E402
+import gzip  # noqa: E402
+import lzma  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import tracemalloc  # noqa: E402
+
+from handgrad.data.csv import iter_csv_chunks  # noqa: E402
+
+TEXT = "a,colour,y\n" + "".join(f"{i},{'red' if i % 3 else 'blue'},{i * 0.5}\n" for i in range(50))
+
+
+def feed_pipe(data: bytes) -> str:
+    """A /dev/fd/N name for the read end of a pipe that a thread fills (as bash's <(...) gives)."""
+    r, w = os.pipe()
+
+    def writer():
+        with os.fdopen(w, "wb") as f:
+            f.write(data)
+
+    threading.Thread(target=writer, daemon=True).start()
+    return f"/dev/fd/{r}"
+
+
+def test_a_pipe_is_read_once_and_completely(tmp_path):
+    expected = load_csv(write(tmp_path, TEXT), target="y")
+    name = feed_pipe(TEXT.encode())
+    try:
+        ds = load_csv(name, target="y")  # several passes (sniff, parse): a spooled copy, not a second read
+    finally:
+        os.close(int(name.rsplit("/", 1)[1]))
+    assert ds.X.shape == (50, 3) and ds.name == name
+    np.testing.assert_array_equal(ds.X, expected.X)
+    np.testing.assert_array_equal(ds.y, expected.y)
+
+
+def test_a_fifo_and_standard_input(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    threading.Thread(target=lambda: fifo.write_text(TEXT), daemon=True).start()
+    assert load_csv(fifo, target="y").X.shape == (50, 3)
+    code = "from handgrad.data import load_csv; ds = load_csv('-', target='y'); print(ds.X.shape, ds.name)"
+    r = subprocess.run([sys.executable, "-c", code], input=TEXT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "(50, 3) <stdin>"
+
+
+@pytest.mark.parametrize(
+    ("name", "compress"),
+    [
+        ("f.csv.gz", gzip.compress),
+        ("f.csv.bz2", bz2.compress),
+        ("f.csv.xz", lzma.compress),
+        ("no_suffix", gzip.compress),
+    ],
+)
+def test_compressed_files_are_recognised_by_their_first_bytes(tmp_path, name, compress):
+    expected = load_csv(write(tmp_path, TEXT), target="y")
+    ds = load_csv(write(tmp_path, compress(TEXT.encode()), name), target="y")
+    np.testing.assert_array_equal(ds.X, expected.X)
+    numeric = "a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(10))  # the C parser's path, too
+    assert load_csv(write(tmp_path, compress(numeric.encode()), "n_" + name), target="b").X[:, 0].tolist() == list(
+        range(10)
+    )
+    # A compressed pipe (`<(cat f.csv.gz)`) and a compressed file predicted on in chunks.
+    name_fd = feed_pipe(compress(TEXT.encode()))
+    try:
+        np.testing.assert_array_equal(load_csv(name_fd, target="y").X, expected.X)
+    finally:
+        os.close(int(name_fd.rsplit("/", 1)[1]))
+
+
+def test_a_gz_suffix_on_a_plain_file_is_read_as_plain(tmp_path):
+    assert load_csv(write(tmp_path, TEXT, "plain.csv.gz"), target="y").X.shape == (50, 3)
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n", "mixed"])
+def test_cr_only_and_mixed_line_endings_with_a_text_column(tmp_path, newline):
+    lines = ["a,colour,y", "1,red,0.5", "2,blue,1.5", "3,red,2.5", "4,blue,oops"]
+    if newline == "mixed":
+        text = lines[0] + "\n" + lines[1] + "\r" + lines[2] + "\r\n" + lines[3] + "\n"
+        bad = text + lines[4] + "\r"
+    else:
+        text = newline.join(lines[:4]) + newline
+        bad = text + lines[4] + newline
+    ds = load_csv(write(tmp_path, text), target="y")
+    assert ds.X.tolist() == [[1.0, 0.0, 1.0], [2.0, 1.0, 0.0], [3.0, 0.0, 1.0]] and ds.y.tolist() == [0.5, 1.5, 2.5]
+    with pytest.raises(DataError, match=r"bad.csv:5: column 'y' is numeric but holds the text 'oops'"):
+        load_csv(write(tmp_path, bad, "bad.csv"), target="y")
+
+
+def test_a_malformed_record_is_reported_on_its_own_line(tmp_path):
+    rows = "a,b,y\n1,2,3\n1,2,3\n1,2,3\n"
+    # Line 5 holds a field beyond the csv module's limit: reported on line 5 (it was 6).
+    path = write(tmp_path, rows + "1," + "x" * 200_000 + ",3\n1,2,3\n", "big.csv")
+    with pytest.raises(DataError, match=r"big.csv:5: not valid CSV: field larger than field limit"):
+        load_csv(path, target="y")
+    # An unclosed quote on line 5 swallows the rest: the error names line 5 and the span.
+    path = write(tmp_path, rows + '1,"2,3\n1,2,3\n1,2,3\n', "quote.csv")
+    with pytest.raises(DataError, match=r"quote.csv:5: expected 3 fields .*runs from line 5 to line 7"):
+        load_csv(path, target="y")
+    # Neighbours: a ragged row after blank lines, and a multi-line quoted field that is fine.
+    with pytest.raises(DataError, match=r"ragged.csv:6: expected 3 fields"):
+        load_csv(write(tmp_path, rows + "\n1,2\n", "ragged.csv"), target="y")
+    ok = write(tmp_path, 'a,note,y\n1,"two\nlines",3\n2,x,4\n3,"two\nlines",5\n', "ok.csv")
+    assert load_csv(ok, target="y", drop=["note"]).X.tolist() == [[1.0], [2.0], [3.0]]
+
+
+# ------------------------------------------------------------------ number formats
+# German style: "1,5" is 1.5 and "1.007,25" is 1007.25.
+SEMICOLON = "width;price;y\n" + "".join(f"{i},5;{i}.007,25;{i % 2}\n" for i in range(1, 30))
+
+
+def test_decimal_commas_and_thousands_separators_are_parsed_when_asked(tmp_path):
+    path = write(tmp_path, SEMICOLON, "de.csv")
+    ds = load_csv(path, target="y", delimiter=";", decimal=",", thousands=".")
+    assert ds.feature_names == ["width", "price"]
+    assert ds.X[:2].tolist() == [[1.5, 1007.25], [2.5, 2007.25]]
+    quoted = "a,price,y\n" + "".join(f'{i},"{i * 1000 + 7:,}",{i % 2}\n' for i in range(1, 30))
+    ds = load_csv(write(tmp_path, quoted, "us.csv"), target="y", thousands=",")
+    assert ds.X[:2, 1].tolist() == [1007.0, 2007.0] and ds.feature_names == ["a", "price"]
+
+
+@pytest.mark.parametrize(
+    ("text", "options", "message"),
+    [
+        (
+            SEMICOLON,
+            {"delimiter": ";"},
+            r"column 'width' holds numbers written with a decimal comma \(e.g. '1,5'\): "
+            r"pass decimal=',' \(--decimal ,\)",
+        ),
+        (
+            SEMICOLON,
+            {"delimiter": ";", "decimal": ","},
+            r"column 'price' .*thousands='.' \(--decimal , --thousands .\)",
+        ),
+        (
+            "a,price,y\n" + "".join(f'{i},"{i * 1000 + 7:,}",{i % 2}\n' for i in range(1, 30)),
+            {},
+            r"column 'price' holds numbers written with a comma \(e.g. '1,007'\): pass thousands=',' \(--thousands ,\)",
+        ),
+        ("a,price,y\n1,2,0\n" + '1,"12,345",1\n' + "1,2,0\n" * 5, {}, r"a.csv:3: column 'price' .*--thousands ,"),
+    ],
+    ids=["decimal comma", "thousands dot", "thousands comma", "a stray one in a numeric column"],
+)
+def test_numbers_in_an_unrecognised_format_name_the_column_and_the_flag(tmp_path, text, options, message):
+    with pytest.raises(DataError, match=message):
+        load_csv(write(tmp_path, text, "a.csv"), target="y", **options)
+
+
+def test_thousands_groups_must_be_groups_of_three(tmp_path):
+    text = 'a,y\n"1,000",1\n"12,34",2\n'
+    with pytest.raises(DataError, match=r"a.csv:3: column 'a' .*'12,34'"):
+        load_csv(write(tmp_path, text, "a.csv"), target="y", thousands=",")
+    with pytest.raises(DataError, match="decimal must be"):
+        load_csv(write(tmp_path, text, "a.csv"), target="y", decimal=";")
+
+
+def test_an_integer_too_large_for_float64_names_its_column_and_line(tmp_path):
+    path = write(tmp_path, "a,y\n1,3\n" + "9" * 400 + ",4\n2,5\n", "big.csv")
+    with pytest.raises(DataError, match=r"big.csv:3: column 'a' .*too large for float64"):
+        load_csv(path, target="y")
+    path = write(tmp_path, "a,y\n1,3\n1e309,4\n2,5\n", "e.csv")  # neighbour: an exponent beyond the range
+    with pytest.raises(DataError, match=r"e.csv:3: column 'a' .*'1e309' is too large for float64"):
+        load_csv(path, target="y")
+
+
+# ------------------------------------------------------- almost every value distinct
+def test_a_column_of_distinct_strings_is_refused_before_any_one_hot(tmp_path):
+    path = tmp_path / "names.csv"
+    path.write_text("name,x,y\n" + "".join(f"person{i:06d},{i % 7},{i % 3}\n" for i in range(50_000)))
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            DataError,
+            match=r"names.csv: column 'name' holds text with 50000 distinct values in "
+            r"50000 rows.*--drop 'name'",
+        ):
+            load_csv(path, target="y")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200e6  # the one-hot matrix would be 50,000 × 50,000 × 8 bytes = 20 GB
+    assert load_csv(path, target="y", drop=["name"]).X.shape == (50_000, 1)
+
+
+def test_a_many_class_text_target_is_refused_but_real_categories_are_kept(tmp_path):
+    rows = "".join(f"{i},label{i}\n" for i in range(100))
+    with pytest.raises(DataError, match=r"target 'label' holds text with 100 distinct values in 100 rows"):
+        load_csv(write(tmp_path, "x,label\n" + rows), target="label")
+    # Neighbours: 30 categories over 1,000 rows is a categorical column; 20 distinct names in 20 rows too.
+    many = "".join(f"{i},city{i % 30},{i % 2}\n" for i in range(1000))
+    assert load_csv(write(tmp_path, "x,city,y\n" + many, "ok.csv"), target="y").n_features == 31
+    few = "".join(f"{i},name{i},{i % 2}\n" for i in range(20))
+    assert load_csv(write(tmp_path, "x,name,y\n" + few, "few.csv"), target="y").n_features == 21
+
+
+# ------------------------------------------------------------------ chunks
+def test_chunks_agree_with_the_whole_file_and_keep_row_numbers(tmp_path):
+    path = write(tmp_path, TEXT)
+    whole = load_csv(path, target="y")
+    chunks = list(iter_csv_chunks(path, whole.schema, 7))
+    assert [c.n_samples for c in chunks] == [7] * 7 + [1]
+    np.testing.assert_array_equal(np.vstack([c.X for c in chunks]), whole.X)
+    np.testing.assert_array_equal(np.concatenate([c.y for c in chunks]), whole.y)
+    np.testing.assert_array_equal(np.concatenate([c.rows for c in chunks]), np.arange(50))
+    # Through a pipe: one pass, nothing spooled.
+    name = feed_pipe(TEXT.encode())
+    try:
+        np.testing.assert_array_equal(np.vstack([c.X for c in iter_csv_chunks(name, whole.schema, 16)]), whole.X)
+    finally:
+        os.close(int(name.rsplit("/", 1)[1]))
+
+
+def test_chunk_errors_name_the_files_line_and_drop_keeps_row_indices(tmp_path):
+    train = load_csv(write(tmp_path, TEXT), target="y")
+    lines = TEXT.splitlines()
+    lines[40] = "39,green,1.0"  # an unseen category on line 41, in the sixth chunk of 8 rows
+    path = write(tmp_path, "\n".join(lines) + "\n", "new.csv")
+    with pytest.raises(DataError, match=r"new.csv:41: column 'colour' has the value 'green'"):
+        list(iter_csv_chunks(path, train.schema, 8))
+    lines[40] = "39,,1.0"
+    path = write(tmp_path, "\n".join(lines) + "\n", "gap.csv")
+    rows = np.concatenate([c.rows for c in iter_csv_chunks(path, train.schema, 8, missing="drop")])
+    assert rows.tolist() == [r for r in range(50) if r != 39]
+    with pytest.raises(DataError, match=r"chunk_rows must be an integer >= 1"):
+        list(iter_csv_chunks(path, train.schema, 0))
+
+
+def test_chunk_memory_does_not_grow_with_the_number_of_rows(tmp_path):
+    schema = load_csv(write(tmp_path, "a,b,y\n1,2,3.5\n2,1,4.25\n"), target="y").schema
+    peaks = []
+    for n in (20_000, 80_000):
+        path = tmp_path / f"rows{n}.csv"
+        path.write_text("a,b,y\n" + "".join(f"{i},{i % 5},{i}\n" for i in range(n)))
+        tracemalloc.start()
+        total = sum(c.n_samples for c in iter_csv_chunks(path, schema, 1000))
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert total == n
+    assert peaks[1] < 1.5 * peaks[0] and peaks[1] < 20e6
+
+
+def test_numeric_chunks_take_the_fast_path_and_fall_back_with_exact_lines(tmp_path):
+    rows = [f"{i},{i % 5},{i}.5" for i in range(50)]
+    clean = write(tmp_path, "a,b,y\n" + "\n".join(rows) + "\n", "clean.csv")
+    schema = load_csv(clean, target="y").schema
+    whole = load_csv(clean, schema=schema)
+    chunks = list(iter_csv_chunks(clean, schema, 8))
+    np.testing.assert_array_equal(np.vstack([c.X for c in chunks]), whole.X)
+    np.testing.assert_array_equal(np.concatenate([c.y for c in chunks]), whole.y)
+    # A blank line (chunk 2) and a quoted value (chunk 3) send the rest through the csv module: same values.
+    odd = [*rows[:10], "", *rows[10:20], '"20",0,20.5', *rows[21:]]
+    path = write(tmp_path, "a,b,y\n" + "\n".join(odd) + "\n", "odd.csv")
+    np.testing.assert_array_equal(np.vstack([c.X for c in iter_csv_chunks(path, schema, 8)]), whole.X)
+    # A word on line 42 (after the blank line 12), in the sixth chunk: named on its line.
+    bad = [*odd[:40], "40,four,40.5", *odd[41:]]
+    with pytest.raises(DataError, match=r"bad.csv:42: column 'b' is numeric but holds the text 'four'"):
+        list(iter_csv_chunks(write(tmp_path, "a,b,y\n" + "\n".join(bad) + "\n", "bad.csv"), schema, 8))
+    # A missing value (drop) and an extra text column the model does not use.
+    gap = [*rows[:30], "30,,30.5", *rows[31:]]
+    path = write(tmp_path, "a,b,y\n" + "\n".join(gap) + "\n", "gap.csv")
+    kept = np.concatenate([c.rows for c in iter_csv_chunks(path, schema, 8, missing="drop")])
+    assert kept.tolist() == [r for r in range(50) if r != 30]
+    extra = write(tmp_path, "note,a,b,y\n" + "".join(f"n{i},{r}\n" for i, r in enumerate(rows)), "extra.csv")
+    np.testing.assert_array_equal(np.vstack([c.X for c in iter_csv_chunks(extra, schema, 8)]), whole.X)

@@ -394,3 +394,196 @@ def test_every_region_of_the_file_flipped(valid_file, tmp_path):
             continue
         for k, v in state.items():  # a byte nobody depends on (a timestamp, header padding)
             assert np.array_equal(loaded.network.state_dict()[k], v), (position, k)
+
+
+# ------------------------------------------------- hostile files and destinations (issue 9)
+import hashlib  # noqa: E402
+import resource  # noqa: E402
+import stat  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from handgrad import _files  # noqa: E402
+from handgrad.errors import FileWriteError  # noqa: E402
+
+
+def with_extra_member(path, out, name: str, npy_header: bytes, chunks, n_chunks: int, declared: dict, compress: int):
+    """``path`` plus a member ``name``.npy (header + n_chunks × chunks), listed in the manifest as ``declared``."""
+    document = document_of(path)
+    document["arrays"][name] = declared
+    meta = io.BytesIO()
+    np.save(meta, np.frombuffer(json.dumps(document).encode(), dtype=np.uint8))
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w", compress) as zf:
+        for info in src.infolist():
+            body = meta.getvalue() if info.filename == METADATA_KEY + ".npy" else src.read(info)
+            zf.writestr(info.filename, body)
+        with zf.open(name + ".npy", "w", force_zip64=True) as f:
+            f.write(npy_header)
+            for _ in range(n_chunks):
+                f.write(chunks)
+    return out
+
+
+def npy_header(shape) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def test_a_zip_bomb_is_refused_before_it_is_decompressed(tmp_path):
+    path, _ = saved(tmp_path)
+    # 256 MiB of zeros, consistently declared (header, manifest, digest), in well under 1 MB of file.
+    n = 32 << 20
+    zeros = bytes(1 << 20)
+    digest = hashlib.sha256()
+    for _ in range(n * 8 // len(zeros)):
+        digest.update(zeros)
+    declared = {"shape": [n], "dtype": "float64", "sha256": digest.hexdigest()}
+    bomb = with_extra_member(
+        path, tmp_path / "bomb.npz", "x", npy_header((n,)), zeros, n * 8 // len(zeros), declared, zipfile.ZIP_DEFLATED
+    )
+    assert bomb.stat().st_size < 1_000_000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ModelFileError, match=r"bomb.npz: member 'x.npy' would expand from \d+ to \d+ bytes.*zip bomb"):
+        load_model(bomb)
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 100_000  # not the 256 MiB it declares
+    # Neighbour: the same array compressed from real (random) data is read.
+    ok = tmp_path / "ok.npz"
+    rng_bytes = np.random.default_rng(0).standard_normal(1000)
+    declared = {"shape": [1000], "dtype": "float64", "sha256": hashlib.sha256(rng_bytes.tobytes()).hexdigest()}
+    with_extra_member(path, ok, "x", npy_header((1000,)), rng_bytes.tobytes(), 1, declared, zipfile.ZIP_DEFLATED)
+    np.testing.assert_array_equal(load_model(ok).arrays["x"], rng_bytes)
+
+
+def test_a_member_larger_than_its_shape_needs_is_refused_unread(tmp_path):
+    path, _ = saved(tmp_path)
+    # Shape (1,) but 64 MiB of data behind the header, stored: refused from the sizes alone.
+    declared = {"shape": [1], "dtype": "float64", "sha256": hashlib.sha256(bytes(8)).hexdigest()}
+    big = with_extra_member(
+        path, tmp_path / "big.npz", "x", npy_header((1,)), bytes(1 << 20), 64, declared, zipfile.ZIP_STORED
+    )
+    with pytest.raises(ModelFileError, match=r"big.npz: array 'x' declares shape \(1,\) .*holds 67108864 bytes"):
+        load_model(big)
+
+
+def test_a_fifo_or_device_given_as_a_model_file_is_refused_without_hanging(tmp_path):
+    fifo = tmp_path / "model.npz"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    with pytest.raises(ModelFileError, match=r"model.npz: is a pipe \(FIFO\), not a regular file"):
+        load_model(fifo)
+    with pytest.raises(ModelFileError, match=r"/dev/null: is a character device, not a regular file"):
+        load_model("/dev/null")
+    assert time.monotonic() - started < 5
+
+
+def test_writing_to_a_device_writes_into_it_and_never_replaces_it(tmp_path):
+    # NOTE: a clone of /dev/null (character device 1, 3) in tmp_path, never the real one: a
+    # regression that replaced devices would otherwise replace the machine's /dev/null.
+    null = tmp_path / "null"
+    try:
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except OSError as exc:
+        pytest.skip(f"cannot create a character device here: {exc}")
+    before = os.stat(null)
+    save_model(null, small_model())  # no --force needed: nothing is overwritten
+    save_model(null, small_model(), force=True)
+    after = os.stat(null)
+    assert stat.S_ISCHR(after.st_mode)
+    assert (after.st_ino, after.st_rdev, after.st_mode) == (before.st_ino, before.st_rdev, before.st_mode)
+    assert sorted(os.listdir(tmp_path)) == ["null"]
+
+
+def test_writing_to_a_fifo_and_to_dev_stdout(tmp_path):
+    fifo = tmp_path / "out.npz"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    save_model(fifo, small_model())
+    reader.join(10)
+    assert fifo.is_fifo()  # not replaced by a regular file
+    (tmp_path / "copy.npz").write_bytes(got[0])
+    assert load_model(tmp_path / "copy.npz").network.layer_sizes == [3, 4, 4, 2]
+    # /dev/stdout redirected by the shell to a regular file: written into, so the shell's file gets it.
+    code = (
+        "from handgrad import Network; from handgrad.modelfile import save_model; "
+        "save_model('/dev/stdout', Network([2, 1], random_state=0))"
+    )
+    with open(tmp_path / "redirected.npz", "wb") as out:
+        r = subprocess.run([sys.executable, "-c", code], stdout=out, stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert load_model(tmp_path / "redirected.npz").network.layer_sizes == [2, 1]
+
+
+def test_a_failed_write_names_the_users_path_not_the_temporary_file(tmp_path, monkeypatch):
+    path, _ = saved(tmp_path)
+    before = path.read_bytes()
+    real_fsync = os.fsync
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(FileWriteError) as info:
+        save_model(path, small_model(seed=1), force=True)
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    message = str(info.value)
+    assert message == f"cannot write {path}: No space left on device"
+    assert ".tmp" not in message and info.value.filename == str(path) and info.value.errno == 28
+    assert isinstance(info.value, OSError) and isinstance(info.value, ValueError)
+    assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["model.npz"]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 KiB tmpfs (needs root and mount(8)); skipped where it cannot be mounted."""
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+def test_a_full_disk_leaves_the_old_file_and_names_the_path(tiny_disk):
+    path = save_model(tiny_disk / "m.npz", small_model())
+    before = path.read_bytes()
+    big = Network([100, 100, 1], random_state=0)  # 80 KB of parameters: more than the disk holds
+    with pytest.raises(FileWriteError, match=rf"^cannot write {path}: No space left on device$"):
+        save_model(path, big, force=True)
+    assert path.read_bytes() == before and os.listdir(tiny_disk) == ["m.npz"]
+
+
+def test_check_destination_before_any_work(tmp_path):
+    existing = tmp_path / "m.npz"
+    existing.write_bytes(b"old")
+    _files.check_destination(tmp_path / "new.npz")
+    _files.check_destination(existing, force=True)
+    _files.check_destination("/dev/null")
+    cases = [
+        (existing, False, "the file already exists; pass force=True"),
+        (tmp_path, True, "is a directory"),
+        (tmp_path / "no" / "m.npz", True, "the folder .* does not exist"),
+    ]
+    for path, force, message in cases:
+        with pytest.raises(FileWriteError, match=message):
+            _files.check_destination(path, force=force)
+    assert existing.read_bytes() == b"old"
+
+
+def test_replacing_keeps_a_symlink_and_the_old_files_mode(tmp_path):
+    real = tmp_path / "real.npz"
+    save_model(real, small_model())
+    os.chmod(real, 0o640)
+    link = tmp_path / "link.npz"
+    link.symlink_to(real)
+    save_model(link, small_model(seed=1), force=True)
+    assert link.is_symlink() and os.readlink(link) == str(real)  # the link still points at the file
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
+    np.testing.assert_array_equal(load_model(link).network.weights[0], small_model(seed=1).weights[0])
+    assert sorted(os.listdir(tmp_path)) == ["link.npz", "real.npz"]

@@ -36,7 +36,26 @@ def as_float_array(a, name: str, dtype) -> np.ndarray:
         out = np.asarray(a, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise ShapeError(f"{name} could not be read as a numeric array: {exc}") from None
+    except OverflowError:
+        raise too_large_error(a, name, dtype) from None
     return out
+
+
+def too_large_error(a, name: str, dtype) -> ShapeError:
+    """The error for an integer too large for ``dtype`` (an object array of Python ints), naming its place."""
+    cells = np.asarray(a, dtype=object)
+    for index in np.ndindex(cells.shape):
+        try:
+            float(cells[index])
+        except (OverflowError, TypeError, ValueError):
+            place = f"row {index[0]}, column {index[1]}" if len(index) == 2 else f"index {index}"
+            digits = len(str(abs(int(cells[index])))) if isinstance(cells[index], int) else None
+            what = f"an integer of {digits} digits" if digits else repr(cells[index])[:40]
+            return ShapeError(
+                f"{name}: the value at {place} ({what}) is too large for {np.dtype(dtype).name} "
+                f"(largest {np.finfo(np.float64).max:.4g}); rescale that column"
+            )
+    return ShapeError(f"{name} holds a value too large for {np.dtype(dtype).name}")
 
 
 def check_X(X, n_features: int | None, dtype, name: str = "X") -> np.ndarray:

@@ -84,3 +84,21 @@ class DivergenceError(HandgradError):
         self.epoch = epoch
         self.last_good = last_good
         self.history = history
+
+
+class FileWriteError(HandgradError, OSError):
+    """Writing a user's file failed (disk full, read-only file system, permission).
+
+    The message names the user's path (never a hidden temporary file); the old
+    file, if any, is intact. An ``OSError`` too (``errno``, ``strerror``,
+    ``filename`` are set), so ``except OSError`` keeps working.
+    """
+
+    def __init__(self, errno: int | None, strerror: str, filename: str):
+        super().__init__(strerror)
+        self.errno = errno
+        self.strerror = strerror
+        self.filename = filename
+
+    def __str__(self) -> str:
+        return self.strerror

@@ -44,10 +44,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import struct
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping
@@ -57,6 +55,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from . import _files
+from ._memory import MemoryLimitError, check_memory
 from .activations import ACTIVATIONS
 from .errors import ConfigError, DataError, HandgradError, ModelFileError, NonFiniteError
 from .losses import get_loss
@@ -74,6 +74,8 @@ RESERVED_KEYS = ("format", "format_version", "handgrad_version", "architecture",
 MAX_TOTAL_BYTES = 8 << 30  # declared uncompressed size of all members
 MAX_METADATA_BYTES = 64 << 20
 MAX_MEMBERS = 100_000
+#: A compressed member may expand at most this many times (beyond 1 MiB): see _check_compression.
+MAX_COMPRESSION_RATIO = 100
 #: dtypes an array may have: (kind, itemsize). Parameters must be float32/float64.
 PARAMETER_DTYPES = {np.dtype(np.float32), np.dtype(np.float64)}
 ARRAY_DTYPES = PARAMETER_DTYPES | {np.dtype(t) for t in (np.int32, np.int64, np.uint8, np.uint64, np.bool_)}
@@ -111,73 +113,18 @@ class LoadedModel:
 def atomic_write(path, write: Callable[[IO[bytes]], None], *, force: bool = False) -> Path:
     """Write a file through ``write(fileobj)`` so that it appears whole or not at all.
 
-    A temporary file is created in the target's folder (same file system, so the
-    rename is atomic), written, flushed and fsync'ed; then it replaces ``path``
-    (``os.replace``) or, without ``force``, is linked into place only if ``path``
-    does not exist. On any failure (including KeyboardInterrupt) the temporary
-    file is removed and ``path`` is untouched.
+    :func:`handgrad._files.atomic_write` (one writer for every file handgrad
+    writes: a temporary file renamed over a regular file; a device, FIFO or
+    ``/dev/stdout`` written into, never replaced), with this module's error class.
 
     Raises
     ------
     ModelFileError
         If ``path`` exists and ``force`` is false, is a directory, or its folder does not exist.
+    FileWriteError
+        If writing fails (disk full, ...), naming ``path``; the old file is intact.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise ModelFileError(f"{path}: is a directory, expected a file name")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ModelFileError(f"{path}: the folder {folder} does not exist")
-    if path.exists() and not force:
-        raise ModelFileError(f"{path}: the file already exists; pass force=True (--force) to overwrite it")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes the file 0600; give it the mode an ordinary new file gets.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        if force:
-            os.replace(tmp, path)
-        else:
-            # NOTE: link() fails if ``path`` appeared since the check above, so a
-            # concurrent writer's file is never overwritten without force.
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise ModelFileError(
-                    f"{path}: the file already exists; pass force=True (--force) to overwrite it"
-                ) from None
-            except OSError:  # a file system without hard links
-                if path.exists():
-                    raise ModelFileError(
-                        f"{path}: the file already exists; pass force=True (--force) to overwrite it"
-                    ) from None
-                os.replace(tmp, path)
-            tmp.unlink(missing_ok=True)
-        _fsync_folder(folder)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return _files.atomic_write(path, write, force=force, error=ModelFileError)
 
 
 def save_arrays_json(path, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any], force: bool = False) -> Path:
@@ -388,16 +335,8 @@ def load_model(path) -> LoadedModel:
 def _read(path, expect: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Open, validate and read the archive: (arrays without the metadata, JSON document)."""
     path = Path(path)
-    if path.is_dir():
-        raise ModelFileError(f"{path}: is a directory, expected a model file")
-    try:
-        f = open(path, "rb")  # closed by the with-block below
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such file") from None
-    except PermissionError:
-        raise ModelFileError(f"{path}: permission denied") from None
-    except OSError as exc:
-        raise ModelFileError(f"{path}: cannot be opened: {exc.strerror or exc}") from None
+    # NOTE: refuse a FIFO or device before reading: open() of a FIFO blocks until a writer comes.
+    f = _files.open_regular(path, ModelFileError, "model file")  # closed by the with-block below
     try:
         with f:
             return _read_archive(f, path, expect)
@@ -447,6 +386,12 @@ def _read_archive(f, path: Path, expect: str) -> tuple[dict[str, np.ndarray], di
             raise ModelFileError(
                 f"{path}: the archive declares {total} bytes uncompressed (limit {MAX_TOTAL_BYTES}); refusing to read it"
             )
+        for info in infos:
+            _check_compression(info, path)
+        try:
+            check_memory(2 * total, f"{path}: reading this model file")
+        except MemoryLimitError as exc:
+            raise ModelFileError(str(exc)) from None
         members: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
             if not info.filename.endswith(".npy") or info.is_dir():
@@ -523,19 +468,50 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, key: st
         for n in shape:
             count *= n
         nbytes = count * dtype.itemsize
-        if nbytes > info.file_size:
+        # NOTE: the member must hold exactly the header and the data its shape and dtype
+        # need. A member declaring more (a zip bomb: gigabytes of zeros compressed into a
+        # few kilobytes) is refused here, before any of its data is decompressed.
+        data_size = info.file_size - fp.tell()
+        if nbytes != data_size:
             raise ModelFileError(
-                f"{path}: array {key!r} declares shape {shape} ({nbytes} bytes) but its member holds "
-                f"{info.file_size} bytes: truncated or hostile"
+                f"{path}: array {key!r} declares shape {shape} and dtype {dtype} ({nbytes} bytes) but its "
+                f"member holds {data_size} bytes of data: truncated or hostile"
             )
-        data = fp.read(nbytes)
-        if len(data) != nbytes:
-            raise ModelFileError(f"{path}: array {key!r} is truncated ({len(data)} of {nbytes} bytes)")
+        a = np.empty(count, dtype=dtype)
+        view = memoryview(a).cast("B")
+        done = 0
+        while done < nbytes:  # into the array: no second copy of the data
+            n = fp.readinto(view[done : done + (1 << 24)])
+            if not n:
+                raise ModelFileError(f"{path}: array {key!r} is truncated ({done} of {nbytes} bytes)")
+            done += n
         if fp.read(1):
             raise ModelFileError(f"{path}: array {key!r} has trailing bytes after its data")
         # Reading to the end made zipfile check the member's CRC-32.
-    a = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
-    return np.array(a, dtype=native, order="C")  # a writable, native-endian copy
+    a = a.reshape(shape, order="F" if fortran else "C")
+    return np.array(a, dtype=native, order="C") if a.dtype != native or fortran else a
+
+
+def _check_compression(info: zipfile.ZipInfo, path: Path) -> None:
+    """Refuse a compressed member that would expand beyond any real model's ratio (a zip bomb).
+
+    handgrad writes members uncompressed (``np.savez``); ``np.savez_compressed``
+    files are read too, but float parameters compress little, so a member
+    expanding more than :data:`MAX_COMPRESSION_RATIO` times (beyond 1 MiB) is
+    refused from its declared sizes, before a byte is decompressed.
+    """
+    if info.compress_type == zipfile.ZIP_STORED:
+        if info.compress_size != info.file_size:
+            raise ModelFileError(
+                f"{path}: member {info.filename!r} is stored uncompressed but declares {info.file_size} bytes "
+                f"in {info.compress_size}: corrupted or hostile"
+            )
+        return
+    if info.file_size > max(MAX_COMPRESSION_RATIO * info.compress_size, 1 << 20):
+        raise ModelFileError(
+            f"{path}: member {info.filename!r} would expand from {info.compress_size} to {info.file_size} bytes "
+            f"(more than {MAX_COMPRESSION_RATIO} times: a zip bomb?); refusing to decompress it"
+        )
 
 
 def _check_format(document: Any, path: Path, expect: str) -> None:

@@ -52,12 +52,12 @@ from __future__ import annotations
 import errno
 import math
 import os
-import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_write_named
 from ._validation import as_float_array, check_finite
 from .activations import ACTIVATIONS, get_activation
 from .errors import (
@@ -163,7 +163,7 @@ def _check_path(path, *, overwrite: bool, formats: Iterable[str] | None = None) 
     folder = path.parent
     if not folder.is_dir():
         raise FileNotFoundError(errno.ENOENT, "the folder to write the image into does not exist", str(folder))
-    if not overwrite and path.exists():
+    if not overwrite and path.is_file():  # a device or FIFO is written into, never "overwritten"
         raise FileExistsError(errno.EEXIST, "the file exists; pass overwrite=True to replace it", str(path))
     return path, fmt
 
@@ -171,33 +171,13 @@ def _check_path(path, *, overwrite: bool, formats: Iterable[str] | None = None) 
 def _write_atomically(path: Path, write: Callable[[str], None], *, overwrite: bool) -> Path:
     """Call ``write(tmp_name)`` on a fresh temporary file beside ``path``, then rename it to ``path``.
 
-    The temporary name keeps ``path``'s suffix (Pillow picks the GIF format from
-    it). On any failure the temporary file is removed and ``path`` is untouched.
+    :func:`handgrad._files.atomic_write_named`, the one writer of handgrad's
+    files: the temporary name keeps ``path``'s suffix (Pillow picks the GIF
+    format from it); on any failure the temporary file is removed, ``path`` is
+    untouched and the error names ``path``; a device or FIFO (``/dev/null``) is
+    written into, never replaced.
     """
-    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
-    # O_EXCL: never clobber someone else's file; mode 0o666 & ~umask, as for any new file.
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as exc:  # name the folder the user chose, not our temporary file
-        raise type(exc)(exc.errno, f"cannot create a file in this folder ({exc.strerror})", str(path.parent)) from None
-    os.close(fd)
-    try:
-        write(str(tmp))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())  # the bytes are on disk before the name points at them
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            # NOTE: link() fails if path appeared since _check_path, where replace() would clobber it.
-            os.link(tmp, path)
-            os.unlink(tmp)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return atomic_write_named(path, write, force=overwrite)
 
 
 def _save_figure(fig, path: Path, fmt: str, *, overwrite: bool) -> Path:

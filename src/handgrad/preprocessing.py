@@ -33,16 +33,22 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ._validation import as_float_array, check_finite
-from .errors import ConfigError, DataError, HandgradError, ShapeError
+from .errors import ConfigError, DataError, HandgradError, NonFiniteError, ShapeError
 
 __all__ = [
     "LabelEncoder",
     "StandardScaler",
+    "check_precision",
+    "check_predictions",
     "classes_from_json",
     "classes_to_json",
+    "constant_columns",
+    "constant_warnings",
     "one_hot",
     "scaling_stats",
     "standardise",
@@ -65,30 +71,49 @@ def weighted_mean_std(X: np.ndarray, sample_weight: np.ndarray | None = None) ->
     -------
     mean, std : ndarrays of shape (n_features,)
         The population standard deviation (divisor Σw, as ``np.std``).
+
+    NOTE: each column is divided by its largest magnitude ``m`` first, so every
+    intermediate lies in [-1, 1]: values near 1e300 do not overflow the squares
+    (``(1e300)² = inf`` made the variance infinite and the scaled data zero),
+    and values near 1e-300 do not underflow them to 0 (which made the column
+    look constant). ``mean = m · mean(X/m)``, ``std = m · std(X/m)``.
     """
+    m = _column_magnitude(X)
+    Xs = X / m
     if sample_weight is None:
-        mean = X.mean(axis=0)
+        mean = Xs.mean(axis=0)
         # NOTE: the two-pass form (x − mean)² is used, not E[x²] − mean², which
         # cancels catastrophically for columns with a large mean and small spread.
-        var = ((X - mean) ** 2).mean(axis=0)
+        var = ((Xs - mean) ** 2).mean(axis=0)
     else:
         w = sample_weight / sample_weight.sum()
-        mean = w @ X
-        var = w @ ((X - mean) ** 2)
-    return mean, np.sqrt(var)
+        mean = w @ Xs
+        var = w @ ((Xs - mean) ** 2)
+    return mean * m, np.sqrt(var) * m
 
 
-def _safe_scale(std: np.ndarray, mean: np.ndarray) -> np.ndarray:
+def _column_magnitude(X: np.ndarray) -> np.ndarray:
+    """Largest |x| of each column of ``X`` (n_samples, n_features), 1 for an all-zero column."""
+    m = np.max(np.abs(X), axis=0) if X.shape[0] else np.ones(X.shape[1])
+    return np.where(m > 0, m, 1.0)
+
+
+def _safe_scale(std: np.ndarray, mean: np.ndarray, magnitude: np.ndarray | None = None) -> np.ndarray:
     """``std`` with (near-)constant columns replaced by 1.
 
     A column whose spread is below round-off of its own magnitude carries no
     information: dividing by it would turn noise into ±1 values (or NaN for an
     exactly constant column such as house's ``dummy``). Those columns keep scale
     1, so after centring they are exactly 0.
+
+    NOTE: "its own magnitude" is the column's largest |x| (``magnitude``) or
+    |mean|, never an absolute floor: a column of values near 1e-300 with a real
+    spread is not constant (an absolute floor of 1 made it so).
     """
     eps = np.finfo(std.dtype).eps if np.issubdtype(std.dtype, np.floating) else np.finfo(np.float64).eps
-    tiny = 10 * eps * np.maximum(np.abs(mean), 1.0)
-    return np.where(std > tiny, std, 1.0)
+    scale_of = np.abs(mean) if magnitude is None else np.maximum(np.abs(mean), magnitude)
+    tiny = 10 * eps * scale_of
+    return np.where((std > tiny) & (std > 0), std, 1.0)
 
 
 class StandardScaler:
@@ -130,7 +155,7 @@ class StandardScaler:
                 raise HandgradError("sample_weight sums to zero; cannot compute weighted statistics")
         mean, std = weighted_mean_std(X, w)
         self.mean_ = mean if self.with_mean else np.zeros_like(mean)
-        self.scale_ = _safe_scale(std, mean) if self.with_std else np.ones_like(std)
+        self.scale_ = _safe_scale(std, mean, _column_magnitude(X)) if self.with_std else np.ones_like(std)
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -200,19 +225,193 @@ def scaling_stats(X, sample_weight=None, *, enabled: bool = True) -> tuple[np.nd
     return scaler.mean_, scaler.scale_
 
 
-def standardise(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype=None) -> np.ndarray:
+def standardise(
+    X: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype=None, *, names: Sequence[str] | None = None
+) -> np.ndarray:
     """``(X − mean) / scale``: what the network sees; shape as ``X`` (n_samples, n_features).
 
     ``mean``, ``scale`` of shape (n_features,); the result cast to ``dtype``
-    (the network's) when given.
+    (the network's) when given. ``names`` (one per column) name the column in
+    errors.
+
+    Raises
+    ------
+    NonFiniteError
+        If a scaled value is not finite in ``dtype`` (``--float32`` and 1e39,
+        or scaling statistics that overflow), naming the column and the row,
+        instead of NumPy's overflow warning and a network fed infinities.
     """
-    out = (X - mean) / scale
-    return out if dtype is None else out.astype(dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # NOTE: X/scale − mean/scale rather than (X − mean)/scale: the difference of two
+        # values near ±1e308 overflows although the scaled result is moderate.
+        out = X / scale - mean / scale
+        if dtype is not None:
+            out = out.astype(dtype, copy=False)
+    _check_representable(out, X, names, "scaled" if dtype is None else f"scaled to {np.dtype(dtype).name}")
+    return out
 
 
 def unstandardise(Z: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``Z · scale + mean``: network outputs (n_samples, n_outputs) back in the target's units."""
-    return Z * scale + mean
+    """``Z · scale + mean``: network outputs (n_samples, n_outputs) back in the target's units.
+
+    Overflow gives ±inf without a NumPy warning; :func:`check_predictions` then names the row.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return Z * scale + mean
+
+
+def _check_representable(out: np.ndarray, X: np.ndarray, names: Sequence[str] | None, what: str) -> None:
+    """Raise NonFiniteError for the first non-finite entry of ``out`` (n_samples, n_features)."""
+    if out.size == 0 or np.isfinite(out).all():
+        return
+    bad = ~np.isfinite(out)
+    if out.ndim == 1:
+        row, col = int(np.argmax(bad)), 0
+    else:
+        row, col = (int(k) for k in np.argwhere(bad)[0])
+    value = X[row] if np.ndim(X) == 1 else X[row, col]
+    label = repr(names[col]) if names is not None and col < len(names) else f"column {col}"
+    raise NonFiniteError(
+        f"{label} holds {float(value)!r} at row {row}, which cannot be {what} (the result is not finite); "
+        f"rescale the column (e.g. divide it by a power of ten), or use float64"
+    )
+
+
+def check_precision(X, dtype, names: Sequence[str] | None = None, what: str = "X") -> None:
+    """Refuse values of ``X`` that ``dtype`` cannot hold, naming the column.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features) or (n_samples,)
+    dtype : numpy float dtype
+        The network's (``float32`` holds magnitudes up to 3.4e38).
+    names : sequence of str, optional
+        One per column of ``X``, for the message.
+    what : str
+        What ``X`` is (``"X"``, ``"the target"``).
+
+    Raises
+    ------
+    NonFiniteError
+        For the first value beyond ``np.finfo(dtype).max``, naming the column, row and value.
+
+    Examples
+    --------
+    >>> check_precision(np.array([[1.0, 1e39]]), np.float32, ["a", "b"])
+    Traceback (most recent call last):
+    ...
+    handgrad.errors.NonFiniteError: X: column 'b' holds 1e+39 at row 0, beyond float32's largest value 3.4e+38; use float64 (no --float32) or rescale the column
+    """
+    X = np.asarray(X)
+    limit = np.finfo(dtype).max
+    if X.size == 0 or X.dtype.kind not in "fiu":
+        return
+    too_big = np.abs(X) > limit
+    if not too_big.any():
+        return
+    if X.ndim == 1:
+        row, col = int(np.argmax(too_big)), 0
+        value = X[row]
+    else:
+        row, col = (int(k) for k in np.argwhere(too_big)[0])
+        value = X[row, col]
+    label = names[col] if names is not None and col < len(names) else col
+    raise NonFiniteError(
+        f"{what}: column {label!r} holds {float(value):.6g} at row {row}, beyond {np.dtype(dtype).name}'s largest "
+        f"value {float(limit):.2g}; use float64 (no --float32) or rescale the column"
+    )
+
+
+def constant_columns(X, names: Sequence[str] | None = None) -> list:
+    """Names (or indices) of the columns of ``X`` (n_samples, n_features) that are constant.
+
+    Constant means: no spread beyond round-off of the column's own magnitude (the
+    rule :class:`StandardScaler` uses to give them scale 1), so 1e-300-sized
+    values with a real spread are not constant.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    if X.shape[0] == 0:
+        return []
+    mean, std = weighted_mean_std(X)
+    flat = (std == 0) | (std <= 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), _column_magnitude(X)))
+    return [names[j] if names is not None else j for j in np.flatnonzero(flat)]
+
+
+def constant_warnings(X, y=None, feature_names: Sequence[str] | None = None, target_name: str = "y") -> list[str]:
+    """Sentences for a person about constant features and a constant target (the CLI prints them).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    y : array of shape (n_samples,) or (n_samples, n_outputs), optional
+        A regression target (R² is undefined when it is constant).
+    feature_names : sequence of str, optional
+    target_name : str
+
+    Returns
+    -------
+    list of str
+        Empty when nothing is constant.
+
+    Examples
+    --------
+    >>> for line in constant_warnings(np.array([[1.0, 2.0], [1.0, 3.0]]), np.array([5.0, 5.0]), ["a", "b"], "price"):
+    ...     print(line)
+    feature 'a' is constant: it carries no information (consider dropping it)
+    the target 'price' is constant (every value 5.0): R² is undefined (its denominator, the target's variance, is 0); judge the model by its error (MSE, MAE) instead
+    """
+    out = [
+        f"feature {name!r} is constant: it carries no information (consider dropping it)"
+        for name in constant_columns(X, feature_names)
+    ]
+    if y is not None:
+        Y = np.asarray(y, dtype=np.float64)
+        Y2 = Y.reshape(-1, 1) if Y.ndim == 1 else Y
+        for j in constant_columns(Y2):
+            label = target_name if Y2.shape[1] == 1 else f"{target_name}[{j}]"
+            out.append(
+                f"the target {label!r} is constant (every value {float(Y2[0, j])!r}): R² is undefined (its "
+                "denominator, the target's variance, is 0); judge the model by its error (MSE, MAE) instead"
+            )
+    return out
+
+
+def check_predictions(P, rows: np.ndarray | None = None, where: str = "") -> None:
+    """Raise :class:`NonFiniteError` naming the first row whose prediction is NaN or infinite.
+
+    Parameters
+    ----------
+    P : array of shape (n_samples,) or (n_samples, n_outputs)
+        Predictions in the target's units (or probabilities).
+    rows : array of shape (n_samples,), optional
+        What to call each row in the message (e.g. the file's line numbers,
+        or the row indices of a chunk); default 0, 1, ...
+    where : str
+        A prefix for the message (the input file's name).
+
+    Examples
+    --------
+    >>> check_predictions(np.array([1.0, np.inf, 2.0]), where="new.csv")
+    Traceback (most recent call last):
+    ...
+    handgrad.errors.NonFiniteError: new.csv: the prediction for row 1 is inf, not a finite number (an input far outside the training data, or a model in float32 overflowing); nothing was written for it
+    """
+    P = np.asarray(P)
+    if P.size == 0 or P.dtype.kind not in "fc":
+        return
+    finite = np.isfinite(P) if P.ndim == 1 else np.isfinite(P).all(axis=tuple(range(1, P.ndim)))
+    if finite.all():
+        return
+    i = int(np.argmin(finite))
+    label = int(rows[i]) if rows is not None else i
+    value = P[i] if P.ndim == 1 else P[i][~np.isfinite(P[i])].flat[0]
+    prefix = f"{where}: " if where else ""
+    raise NonFiniteError(
+        f"{prefix}the prediction for row {label} is {float(value)!r}, not a finite number (an input far outside "
+        "the training data, or a model in float32 overflowing); nothing was written for it"
+    )
 
 
 # --------------------------------------------------------------------- labels

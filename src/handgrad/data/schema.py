@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._memory import check_memory
 from ..errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,6 +42,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: A numeric target with at most this many distinct integer values is a class label.
 MAX_CLASSES = 20
+#: A text column with more than MAX_CLASSES distinct values and more than this fraction of its
+#: rows distinct is refused (an identifier or free text, not categories): see _check_distinct.
+MAX_DISTINCT_FRACTION = 0.5
 TASKS = ("regression", "binary", "multiclass")
 KINDS = ("numeric", "categorical")
 MISSING_POLICIES = ("error", "drop", "mean", "most_frequent")
@@ -256,12 +260,16 @@ class Schema:
                 columns.append(ColumnSpec(name, "numeric", None, fill))
             else:
                 categories = sorted(set(present.tolist()))
+                _check_distinct(table.path, name, len(categories), present.size, "column")
                 fill = _most_frequent(present) if missing in ("mean", "most_frequent") else None
                 columns.append(ColumnSpec(name, "categorical", categories, fill))
         task_, classes = None, None
         if target is not None:
             values = table.columns[target] if keep is None else table.columns[target][keep]
             task_, classes = infer_task(values, table.kinds[target], task, f"{table.path}: target {target!r}")
+            if task is None and table.kinds[target] == "categorical":
+                n_present = int(np.sum(~_missing_mask(values, "categorical")))
+                _check_distinct(table.path, target, len(classes), n_present, "target")
         return cls(columns, target, task_, classes, missing, list(table.dropped))
 
     # --------------------------------------------------------------- encode
@@ -338,6 +346,8 @@ class Schema:
     def _encode_columns(self, table: RawTable, rows: np.ndarray | None, policy: str, used: list[str]) -> np.ndarray:
         """X column by column: one-hot blocks, filled missing values."""
         n = table.n_rows if rows is None else rows.size
+        what = f"{table.path}: the encoded features ({n} rows × {self.n_features} columns)"
+        check_memory(n * self.n_features * 8, what)
         X = np.empty((n, self.n_features), dtype=np.float64)
         j = 0
         for col in self.columns:
@@ -401,6 +411,35 @@ class Schema:
 
 
 # ---------------------------------------------------------------- helpers
+def _check_distinct(where: str, name: str, n_distinct: int, n_present: int, what: str) -> None:
+    """Refuse a text column (or target) in which almost every value differs.
+
+    NOTE: such a column (an identifier, free text, numbers in a format not
+    recognised) would silently become ``n_distinct`` one-hot features, or as
+    many classes: a 50,000-name column made an 18.6 GiB matrix. It is refused
+    here, from the distinct values alone, before anything is allocated.
+    """
+    if n_distinct <= MAX_CLASSES or n_distinct <= MAX_DISTINCT_FRACTION * n_present:
+        return
+    if what == "target":
+        use = "as a classification target it would make"
+        fix = (
+            "choose another target (--target), or, if it holds numbers, say how they are written "
+            "(decimal=',' / thousands=',': --decimal , / --thousands ,)"
+        )
+    else:
+        use = "one-hot encoding would make"
+        fix = (
+            f"drop it (drop=[{name!r}], --drop {name!r}), or, if it holds numbers, say how they are written "
+            "(decimal=',' / thousands=',': --decimal , / --thousands ,)"
+        )
+    raise DataError(
+        f"{where}: {what} {name!r} holds text with {n_distinct} distinct values in {n_present} rows (almost "
+        f"every value differs: an identifier, free text, or numbers in an unrecognised format); {use} "
+        f"{n_distinct} {'classes' if what == 'target' else 'features'}. {fix[0].upper()}{fix[1:]}"
+    )
+
+
 def _gather_columns(block: np.ndarray, index: list[int]) -> np.ndarray:
     """``block[:, index]``: a view if the columns are adjacent, else a copy made in runs.
 
