@@ -102,7 +102,7 @@ from .errors import (  # NotFittedError, NonNumericError: defined in errors, imp
     ShapeError,
 )
 from .init import as_generator, default_init
-from .losses import softmax
+from .losses import Loss, check_task, default_for_task, for_task, softmax
 from .metrics import accuracy_score, r2_score
 from .modelfile import load_model, save_model
 from .network import Network
@@ -1145,8 +1145,9 @@ class MLPRegressor(_BaseMLP):
         return tags
 
     def _loss_spec(self):
-        if self.loss not in ("mse", "mae", "huber") and not hasattr(self.loss, "gradient"):
-            raise ConfigError(f"loss must be 'mse', 'mae' or 'huber' for MLPRegressor, got {self.loss!r}")
+        if not isinstance(self.loss, (str, Loss)):
+            raise ConfigError(f"loss must be one of {for_task('regression')} or a Loss, got {self.loss!r}")
+        check_task(self.loss, "regression")  # the losses that serve regression (handgrad.losses)
         return self.loss
 
     def _encode_y(self, y, n_samples: int, *, cold: bool, classes=None, incremental: bool = False):
@@ -1301,7 +1302,7 @@ class MLPClassifier(_BaseMLP):
     def _loss_spec(self):
         if self.loss not in ("auto", "log_loss"):
             raise ConfigError(f"loss must be 'auto' (or 'log_loss') for MLPClassifier, got {self.loss!r}")
-        return "softmax_crossentropy" if self.n_outputs_ > 1 and not self._multilabel else "binary_crossentropy"
+        return default_for_task("multiclass" if self.n_outputs_ > 1 and not self._multilabel else "binary")
 
     def _encode_y(self, y, n_samples: int, *, cold: bool, classes=None, incremental: bool = False):
         """Targets in the network's form, shape (n_samples, n_outputs), and the stratification labels."""

@@ -31,9 +31,10 @@ import numpy as np
 
 from ..activations import ACTIVATIONS
 from ..data import Dataset, list_datasets
+from ..errors import ConfigError
 from ..estimators import DEFAULTS, FitHooks, MLPClassifier, MLPRegressor
 from ..init import INITS, default_init
-from ..losses import LOSSES, get_loss
+from ..losses import LOSSES, check_task, default_for_task, get_loss
 from ..network import GRADIENT_METHODS
 from ..training import Callback, History, PrintEvery, TrainState
 from ._common import (
@@ -381,15 +382,11 @@ def _build(args, cfg: Settings, data: _Data, state: TrainState | None) -> _Setup
     task, train_ds, valid = data.task, data.train, data.valid
     n_out = len(train_ds.classes) if task == "multiclass" else 1
     sizes = [train_ds.n_features, *cfg.hidden, n_out]
-    default_loss = {"regression": "mse", "binary": "binary_crossentropy", "multiclass": "softmax_crossentropy"}
-    loss = args.loss or default_loss[task]
-    allowed = {
-        "regression": ("mse", "mae", "huber"),
-        "binary": ("binary_crossentropy",),
-        "multiclass": ("softmax_crossentropy",),
-    }[task]
-    if get_loss(loss).name not in allowed:
-        raise usage_error(f"--loss {loss} does not fit a {task} task; use one of {list(allowed)}")
+    loss = args.loss or default_for_task(task)  # the losses' own table (handgrad.losses)
+    try:
+        check_task(loss, task, flag="--loss")
+    except ConfigError as exc:
+        raise usage_error(str(exc)) from None
     if task != "regression" and cfg.output_activation != "identity":
         raise usage_error(
             f"--loss {loss} works on logits (it applies the sigmoid/softmax itself); drop --output-activation"
