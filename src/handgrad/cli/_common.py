@@ -26,6 +26,7 @@ from .. import metrics
 from ..data import ColumnSpec, Dataset, Schema
 from ..errors import HandgradError, ModelFileError
 from ..estimators import MLPClassifier, MLPRegressor, load
+from ..losses import get_loss
 from ..modelfile import atomic_write
 from . import UsageError
 
@@ -204,7 +205,7 @@ def model_loss(est) -> str:
     """The name of the loss the network was trained with."""
     if isinstance(est, MLPRegressor):
         return str(getattr(est.loss, "name", est.loss))
-    return "binary_crossentropy" if est.n_outputs_ == 1 else "softmax_crossentropy"
+    return get_loss(est._loss_spec()).name  # the classifier's choice, made in one place
 
 
 def save_estimator(est, path, *, force: bool) -> Path:
