@@ -24,6 +24,11 @@ overhead matters as much as the arithmetic):
 Variants, each justified by a measurement or by the seed: ``gradient="expanded"``
 (the §1.2 form, to replay the seed's first loop) and the compiled epoch
 (:mod:`handgrad.training.compiled`, where numba is installed).
+
+Any array library: given a :class:`~handgrad.parameters.BlockParameters` whose ``theta``
+is a torch tensor (on ``cuda``, say), a CuPy or any array API array, the step moves the
+data there once and runs the same code there (:mod:`handgrad.backend`). There the batch
+losses stay on the device and are read once per epoch (:attr:`handgrad.backend.Backend.lazy`).
 """
 
 from __future__ import annotations
@@ -34,10 +39,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import backprop as _bp
+from ..backend import NUMPY
+from ..backend import of as backend_of
 from ..backprop import Workspaces
 from ..gradients import expanded as _expanded
 from ..losses import Loss
 from ..network import Network
+from ..parameters import BlockParameters
 from .optimizers import Optimizer
 
 
@@ -71,12 +79,15 @@ class Step:
 
     Parameters
     ----------
-    network : Network
-        Trained in place (its flat buffer ``theta``, which ``W_l``, ``b_l`` view).
+    network : Network or BlockParameters
+        Trained in place (its flat buffer ``theta``, which ``W_l``, ``b_l`` view). A
+        :class:`~handgrad.parameters.BlockParameters` over a buffer of another array library
+        or device trains there (the optimizer moved there too: :meth:`Optimizer.to_backend`).
     loss : Loss
     optimizer : Optimizer
-        Built over ``network.parameters()``.
+        Built over ``network.parameters()``; its ``theta`` is the buffer trained.
     X : ndarray of shape (n_samples, n_0), C order
+        NumPy arrays: copied once to the parameters' device.
     Y : ndarray of shape (n_samples, n_L), C order
     sample_weight : ndarray of shape (n_samples,) or None
     batch_size : int
@@ -93,7 +104,7 @@ class Step:
 
     def __init__(
         self,
-        network: Network,
+        network: Network | BlockParameters,
         loss: Loss,
         optimizer: Optimizer,
         X: np.ndarray,
@@ -113,6 +124,8 @@ class Step:
         self.expanded = gradient == "expanded"
         self.grad_hook = grad_hook
         dtype = network.dtype
+        #: Where the arithmetic runs: the array library and device of the parameters (handgrad.backend).
+        self.bk = bk = backend_of(network.theta)
         n = X.shape[0]
         # The data once with a column of ones (the batch [x; 1] is then a view): X_aug (n, n_0 + 1).
         self.X_aug = np.empty((n, X.shape[1] + 1), dtype)
@@ -120,19 +133,28 @@ class Step:
         self.X_aug[:, -1] = 1.0
         self.Y = Y
         self.w = sample_weight
+        # The same on the device (another backend): copied there once, whole.
+        Xd, Yd, wd = (self.X_aug, Y, sample_weight) if bk is NUMPY else (bk.asarray(self.X_aug), bk.asarray(Y), None)
+        if bk is not NUMPY and sample_weight is not None:
+            wd = bk.asarray(sample_weight)
+        self._device_data = (Xd, Yd, wd)
         # This epoch's rows, in order (refilled in place by set_order), or the data themselves.
-        self.Xb = np.empty_like(self.X_aug) if reorder else self.X_aug
-        self.Yb = np.empty_like(Y) if reorder else Y
-        self.wb = None if sample_weight is None else (np.empty_like(sample_weight) if reorder else sample_weight)
+        self.Xb = bk.empty(Xd.shape, dtype) if reorder else Xd
+        self.Yb = bk.empty(Yd.shape, dtype) if reorder else Yd
+        self.wb = None if wd is None else (bk.empty(wd.shape, dtype) if reorder else wd)
+        #: This epoch's weights on the host (for the loss sum of a lazy backend), as ``self.wb``.
+        self.wb_host = None if sample_weight is None else (np.empty_like(sample_weight) if reorder else sample_weight)
         # The mini-batches as views, made once: [x; 1] = Xb[i:j].T, (n_0 + 1, N_b), no copy.
         self.batches = []
+        self.bounds = []
         for i in range(0, n, batch_size):
             j = min(i + batch_size, n)
             wbj = None if self.wb is None else self.wb[i:j]
-            self.batches.append((self.Xb[i:j].T, self.Yb[i:j].T, wbj, j - i))
-        self.workspaces = Workspaces(network.layer_sizes, network.activations, dtype)
+            self.batches.append((self.Xb[i:j, :].T, self.Yb[i:j, :].T, wbj, j - i))
+            self.bounds.append((i, j))
+        self.workspaces = Workspaces(network.layer_sizes, network.activations, dtype, bk)
         #: The gradient of the current batch, flat, in the layout of ``theta``; ``G[l-1]`` = [dW_l | db_l].
-        self.grad = np.zeros(network.layout.size, dtype)
+        self.grad = bk.zeros(network.layout.size, dtype)
         self.G = network.layout.blocks(self.grad)
         self.fold_lr = optimizer.folds_lr and not self.expanded and grad_hook is None
 
@@ -140,12 +162,15 @@ class Step:
         """Lay the rows out in this epoch's order (``rows``: 0-based indices), or keep the last order."""
         if rows is None:
             return
-        # NOTE: mode="clip" (the indices are valid by construction): with the default
-        # mode="raise", np.take buffers its output, which doubles the copy.
-        np.take(self.X_aug, rows, axis=0, out=self.Xb, mode="clip")
-        np.take(self.Y, rows, axis=0, out=self.Yb, mode="clip")
+        bk = self.bk
+        Xd, Yd, wd = self._device_data
+        idx = bk.index(rows)  # the order is drawn on the host (the same random_state, the same batches)
+        bk.take_rows(Xd, idx, out=self.Xb)
+        bk.take_rows(Yd, idx, out=self.Yb)
         if self.w is not None:
-            np.take(self.w, rows, out=self.wb, mode="clip")
+            bk.take_rows(wd, idx, out=self.wb)
+            if bk is not NUMPY:
+                np.take(self.w, rows, out=self.wb_host, mode="clip")
 
     def run_epoch(self) -> EpochResult:
         """One pass over the mini-batches: forward, δ, gradients, update."""
@@ -158,11 +183,13 @@ class Step:
         fold = self.fold_lr and lr > 0
         scale = lr if fold else 1.0
         isfinite = math.isfinite
+        lazy = self.bk.lazy
+        losses = []  # a lazy backend's batch losses, 0-d arrays on the device, read after the loop
         loss_sum = 0.0
         steps = 0
         for b, (A0, Yc, wc, N) in enumerate(self.batches, start=1):  # for i = 1:batch_size:size(X, 1)
             if self.expanded:  # the seed's §1.2 loop: every layer's gradient from scratch
-                g = _expanded(net, A0[:-1], Yc, loss, wc, self.denominator)
+                g = _expanded(net, A0[:-1, :], Yc, loss, wc, self.denominator)
                 J = g.loss
                 for Gl, dW, db in zip(G, g.dW, g.db):
                     Gl[:, :-1] = dW
@@ -171,9 +198,12 @@ class Step:
                 ws = self.workspaces(N)
                 _bp.forward(Wb, acts, A0, ws)  # z_l, a_l
                 J = _bp.loss_and_output_delta(loss, act_L, ws, Yc, wc, self.denominator, scale)  # δ_L
-            if not isfinite(J):
+            if lazy:
+                losses.append(J)
+            elif not isfinite(J):
                 return EpochResult(loss_sum, math.nan, b, J, steps)
-            loss_sum += J * (N if wc is None else float(wc.sum()))
+            else:
+                loss_sum += J * (N if wc is None else float(wc.sum()))
             if not self.expanded:
                 _bp.backward(Wb, acts, ws, G, delta_L_ready=True)  # [dW_l | db_l], l = L..1
             if self.grad_hook is not None:
@@ -183,7 +213,19 @@ class Step:
             else:
                 opt.step_flat(grad, in_place=False)  # the optimizer's rule; grad kept for its norm
             steps += 1
-        sq = float(np.dot(grad, grad))
+        if lazy:
+            # The losses read once (one wait for the device), summed as the NumPy path sums them.
+            # NOTE: a non-finite batch loss stops a NumPy epoch at once; here the epoch ran to its
+            # end (on NaNs), and the result is the same: the batch named, train() restoring θ.
+            if self.expanded or not losses:  # (the expanded form's losses are floats already)
+                Js = np.array([float(J) for J in losses])
+            else:
+                Js = self.bk.to_numpy(self.bk.xp.stack(losses))
+            for b, ((i, j), J) in enumerate(zip(self.bounds, Js.tolist()), start=1):
+                if not isfinite(J):
+                    return EpochResult(loss_sum, math.nan, b, J, b - 1)
+                loss_sum += J * (j - i if self.wb_host is None else float(self.wb_host[i:j].sum()))
+        sq = float(self.bk.sumsq(grad))
         if fold:
             sq /= lr * lr  # G held lr · dJ/dθ
         return EpochResult(loss_sum, sq, None, math.nan, steps)
