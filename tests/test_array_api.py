@@ -372,3 +372,28 @@ def test_cuda_float32_training():
     net_np, _ = _train("numpy", X, Y, dtype=np.float32, optimizer="adam", lr=1e-2)
     net_c, _ = _train("cuda", X, Y, dtype=np.float32, optimizer="adam", lr=1e-2)
     np.testing.assert_allclose(net_c.theta, net_np.theta, rtol=1e-3, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- the GPU benchmark runs
+def test_bench_gpu_runs_on_the_cpu(data_dir, tmp_path):
+    """benchmarks/bench_gpu.py with tiny settings on --device cpu (the same code as on cuda)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    out = tmp_path / "gpu.md"
+    args = ["--device", "cpu", "--rows", "300", "--batches", "32", "100", "--rounds", "1", "--epochs", "1"]
+    proc = subprocess.run(
+        [sys.executable, str(repo / "benchmarks" / "bench_gpu.py"), *args, "--markdown", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "HANDGRAD_DATA": str(data_dir)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| seed") or line.startswith("| wide")]
+    assert [r.split("|")[1].split()[0] for r in rows] == ["seed", "seed", "wide", "wide"]
+    for r in rows:
+        cells = [c.strip() for c in r.strip("|").split("|")]
+        assert all(float(c) > 0 for c in cells[2:])
