@@ -172,7 +172,12 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=3, help="epochs per timed call (default 3)")
     p.add_argument("--rows", type=int, default=None, help="use the first ROWS rows (default: all 10,000)")
     p.add_argument("--markdown", type=Path, help="also write the table to this file")
+    p.add_argument("--torch-threads", type=int, help="torch.set_num_threads (default: PyTorch's; CPU runs)")
     args = p.parse_args(argv)
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
 
     X, y = load_house(args.rows)
     dtype = np.dtype(args.dtype)

@@ -383,7 +383,21 @@ def test_bench_gpu_runs_on_the_cpu(data_dir, tmp_path):
 
     repo = Path(__file__).resolve().parent.parent
     out = tmp_path / "gpu.md"
-    args = ["--device", "cpu", "--rows", "300", "--batches", "32", "100", "--rounds", "1", "--epochs", "1"]
+    args = [
+        "--device",
+        "cpu",
+        "--rows",
+        "300",
+        "--batches",
+        "32",
+        "100",
+        "--rounds",
+        "1",
+        "--epochs",
+        "1",
+        "--torch-threads",
+        "1",
+    ]
     proc = subprocess.run(
         [sys.executable, str(repo / "benchmarks" / "bench_gpu.py"), *args, "--markdown", str(out)],
         capture_output=True,
