@@ -34,6 +34,7 @@ functions, so the engine's NumPy path makes the same calls it made before this l
 
 from __future__ import annotations
 
+import importlib
 import numbers
 
 import numpy as np
@@ -132,6 +133,10 @@ class Backend:
     def __repr__(self) -> str:
         return f"<handgrad backend {self.name} on {self.device}>"
 
+    def __reduce__(self):
+        # NOTE: by name (a module cannot be pickled): an estimator holding an optimizer pickles.
+        return (_generic_backend, (self.xp.__name__, self.device))
+
     # ------------------------------------------------------------------ arrays
     def dtype(self, dtype):
         """The library's dtype named as NumPy's ``dtype`` (float32 or float64)."""
@@ -206,6 +211,9 @@ class _NumPy(Backend):
 
     lazy = False
 
+    def __reduce__(self):
+        return "NUMPY"  # the one instance, handgrad.backend.NUMPY
+
     def __init__(self):
         super().__init__(np, None)
         self.name = "numpy"
@@ -256,6 +264,9 @@ class _Torch(Backend):
 
     def dtype(self, dtype):
         return getattr(self.torch, np.dtype(dtype).name)
+
+    def __reduce__(self):
+        return (_torch_backend, (str(self.device),))
 
     def empty(self, shape, dtype):
         return self.torch.empty(shape, dtype=self.dtype(dtype), device=self.device)
@@ -320,6 +331,11 @@ def _torch_backend(device) -> Backend:
     if bk is None:
         bk = _TORCH[key] = _Torch(device)
     return bk
+
+
+def _generic_backend(module: str, device) -> Backend:
+    """A generic backend from its namespace's module name (what an unpickled one is rebuilt from)."""
+    return Backend(importlib.import_module(module), device)
 
 
 def of(x) -> Backend:
