@@ -411,3 +411,29 @@ def test_bench_gpu_runs_on_the_cpu(data_dir, tmp_path):
     for r in rows:
         cells = [c.strip() for c in r.strip("|").split("|")]
         assert all(float(c) > 0 for c in cells[2:])
+
+
+# --------------------------------------------------------------------------- data larger than the device
+@pytest.mark.parametrize("kind", BACKENDS)
+@pytest.mark.parametrize("case", ["sgd shuffled", "seed sgd", "adam l2"])
+def test_data_in_chunks_equal_numpy(kind, case, monkeypatch):
+    """Data that do not fit on the device stay on the host and go there in chunks: the same numbers."""
+    X, Y = _data(n=203)
+    w = np.random.default_rng(1).uniform(0.5, 2, 203)
+    kw = dict(TRAIN_CASES[case])
+    if kw.get("mode") != "seed":
+        kw["sample_weight"] = w
+    net_np, h_np = _train("numpy", X, Y, **kw)
+    bk_type = type(backend.of(CONVERT[kind](np.zeros(1))))
+    chunks = []
+    original = Step._upload
+    monkeypatch.setattr(bk_type, "rows_that_fit", lambda self, n, bytes_per_row: 50, raising=False)
+    monkeypatch.setattr(Step, "_upload", lambda self, c0, c1: (chunks.append((c0, c1)), original(self, c0, c1)))
+    if "sample_weight" in kw:
+        kw["sample_weight"] = CONVERT[kind](w)
+    net_d, h_d = _train(kind, X, Y, **kw)
+    # 50 rows fit: chunks of 48 (three batches of 16), copied at the start of each, every epoch
+    assert chunks[:5] == [(0, 48), (48, 96), (96, 144), (144, 192), (192, 203)]
+    assert len(chunks) == 5 * 3
+    np.testing.assert_allclose(net_d.theta, net_np.theta, rtol=1e-12, atol=1e-12)
+    assert h_d.epochs[-1]["train_loss"] == pytest.approx(h_np.epochs[-1]["train_loss"], rel=1e-12)

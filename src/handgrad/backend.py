@@ -160,6 +160,10 @@ class Backend:
     def to_numpy(self, x) -> np.ndarray:
         return to_numpy(x)
 
+    def rows_that_fit(self, n: int, bytes_per_row: int) -> int:
+        """How many of ``n`` data rows of ``bytes_per_row`` to keep on the device (here: all)."""
+        return n
+
     def copy_into(self, out, x_numpy: np.ndarray) -> None:
         """``out[...] = x_numpy``: a NumPy array written into this backend's array ``out``."""
         out[...] = self.xp.asarray(np.ascontiguousarray(x_numpy), device=self.device)
@@ -267,6 +271,13 @@ class _Torch(Backend):
 
     def __reduce__(self):
         return (_torch_backend, (str(self.device),))
+
+    def rows_that_fit(self, n, bytes_per_row):
+        """All ``n``, or on a GPU as many as fill half of its free memory (the rest is the training's)."""
+        if self.device.type != "cuda":
+            return n
+        free, _ = self.torch.cuda.mem_get_info(self.device)
+        return min(n, int(free // 2 // max(bytes_per_row, 1)))
 
     def empty(self, shape, dtype):
         return self.torch.empty(shape, dtype=self.dtype(dtype), device=self.device)

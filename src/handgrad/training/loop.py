@@ -325,7 +325,8 @@ def train(
         array API library's arrays: that library on theirs), and ``device`` overrides it
         (``"cuda"`` with NumPy input trains with PyTorch on the GPU; needs ``handgrad[gpu]``).
         The same engine runs everywhere (:mod:`handgrad.backend`). The data are checked on
-        the host and copied to the device once; the network's ``theta`` is copied there at
+        the host and copied to the device once (whole when they fit in half of its free
+        memory, else in chunks of whole batches); the network's ``theta`` is copied there at
         the start, and back into the (NumPy) network at the end of every epoch, before the
         validation loss, the metric, callbacks and checkpoints look at it (a callback that
         changes the parameters is copied back to the device); the optimizer's state comes

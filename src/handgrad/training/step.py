@@ -100,6 +100,10 @@ class Step:
     grad_hook : callable(ndarray) or None
         Called with the flat gradient of every batch before the update (the data-parallel
         all-reduce uses it); it may change the array in place.
+    device_rows : int, optional
+        On another backend, the most rows of data to keep on the device (default: what fits in
+        half its free memory, :meth:`handgrad.backend.Backend.rows_that_fit`). With fewer rows than
+        the data, they stay on the host and are copied in chunks of whole batches; the same numbers.
     """
 
     def __init__(
@@ -116,6 +120,7 @@ class Step:
         gradient: str = "backprop",
         reorder: bool = False,
         grad_hook=None,
+        device_rows: int | None = None,
     ):
         self.net = network
         self.loss = loss
@@ -133,24 +138,53 @@ class Step:
         self.X_aug[:, -1] = 1.0
         self.Y = Y
         self.w = sample_weight
-        # The same on the device (another backend): copied there once, whole.
-        Xd, Yd, wd = (self.X_aug, Y, sample_weight) if bk is NUMPY else (bk.asarray(self.X_aug), bk.asarray(Y), None)
-        if bk is not NUMPY and sample_weight is not None:
-            wd = bk.asarray(sample_weight)
-        self._device_data = (Xd, Yd, wd)
-        # This epoch's rows, in order (refilled in place by set_order), or the data themselves.
-        self.Xb = bk.empty(Xd.shape, dtype) if reorder else Xd
-        self.Yb = bk.empty(Yd.shape, dtype) if reorder else Yd
-        self.wb = None if wd is None else (bk.empty(wd.shape, dtype) if reorder else wd)
-        #: This epoch's weights on the host (for the loss sum of a lazy backend), as ``self.wb``.
-        self.wb_host = None if sample_weight is None else (np.empty_like(sample_weight) if reorder else sample_weight)
+        #: Rows per copy to the device, or None: the data live where the arithmetic runs, whole.
+        self.chunk = None
+        if bk is not NUMPY:
+            per_row = (self.X_aug.shape[1] + Y.shape[1] + (sample_weight is not None)) * self.X_aug.itemsize
+            fit = bk.rows_that_fit(n, per_row * (2 if reorder else 1)) if device_rows is None else device_rows
+            if fit < n:
+                self.chunk = max(batch_size, fit // batch_size * batch_size)  # whole batches per chunk
+        if self.chunk is None:
+            # On the device (another backend): copied there once, whole. This epoch's rows, in
+            # order (refilled in place by set_order), or the data themselves.
+            if bk is NUMPY:
+                Xd, Yd, wd = self.X_aug, Y, sample_weight
+            else:
+                Xd, Yd = bk.asarray(self.X_aug), bk.asarray(Y)
+                wd = None if sample_weight is None else bk.asarray(sample_weight)
+            self._data = (Xd, Yd, wd)
+            self.Xb = bk.empty(Xd.shape, dtype) if reorder else Xd
+            self.Yb = bk.empty(Yd.shape, dtype) if reorder else Yd
+            self.wb = None if wd is None else (bk.empty(wd.shape, dtype) if reorder else wd)
+            self._host_rows = None
+            #: This epoch's weights on the host (the loss sum of a lazy backend), in the order of ``self.wb``.
+            self.wb_host = None
+            if sample_weight is not None and bk is not NUMPY:
+                self.wb_host = np.empty_like(sample_weight) if reorder else sample_weight
+        else:
+            # Too large for the device: the rows are ordered on the host, and each chunk of whole
+            # batches is copied into one buffer on the device before its first batch (Step.run_epoch).
+            self._data = (self.X_aug, Y, sample_weight)
+            self._host_rows = tuple(
+                None if a is None else (np.empty_like(a) if reorder else a) for a in (self.X_aug, Y, sample_weight)
+            )
+            self.Xb = bk.empty((self.chunk, self.X_aug.shape[1]), dtype)
+            self.Yb = bk.empty((self.chunk, Y.shape[1]), dtype)
+            self.wb = None if sample_weight is None else bk.empty((self.chunk,), dtype)
+            self.wb_host = self._host_rows[2]
         # The mini-batches as views, made once: [x; 1] = Xb[i:j].T, (n_0 + 1, N_b), no copy.
         self.batches = []
         self.bounds = []
+        #: {1-based batch: (first row, end row)} of the chunk to copy to the device before that batch.
+        self.uploads: dict[int, tuple[int, int]] | None = None if self.chunk is None else {}
         for i in range(0, n, batch_size):
             j = min(i + batch_size, n)
-            wbj = None if self.wb is None else self.wb[i:j]
-            self.batches.append((self.Xb[i:j, :].T, self.Yb[i:j, :].T, wbj, j - i))
+            c0 = 0 if self.chunk is None else i // self.chunk * self.chunk  # rows before this buffer
+            if self.chunk is not None and i == c0:
+                self.uploads[len(self.batches) + 1] = (c0, min(c0 + self.chunk, n))
+            wbj = None if self.wb is None else self.wb[i - c0 : j - c0]
+            self.batches.append((self.Xb[i - c0 : j - c0, :].T, self.Yb[i - c0 : j - c0, :].T, wbj, j - i))
             self.bounds.append((i, j))
         self.workspaces = Workspaces(network.layer_sizes, network.activations, dtype, bk)
         #: The gradient of the current batch, flat, in the layout of ``theta``; ``G[l-1]`` = [dW_l | db_l].
@@ -162,15 +196,26 @@ class Step:
         """Lay the rows out in this epoch's order (``rows``: 0-based indices), or keep the last order."""
         if rows is None:
             return
+        if self._host_rows is not None:  # chunks: ordered on the host, copied chunk by chunk
+            for src, out in zip(self._data, self._host_rows):
+                if src is not None:
+                    NUMPY.take_rows(src, rows, out=out)
+            return
         bk = self.bk
-        Xd, Yd, wd = self._device_data
+        Xd, Yd, wd = self._data
         idx = bk.index(rows)  # the order is drawn on the host (the same random_state, the same batches)
         bk.take_rows(Xd, idx, out=self.Xb)
         bk.take_rows(Yd, idx, out=self.Yb)
         if self.w is not None:
             bk.take_rows(wd, idx, out=self.wb)
             if bk is not NUMPY:
-                np.take(self.w, rows, out=self.wb_host, mode="clip")
+                NUMPY.take_rows(self.w, rows, out=self.wb_host)
+
+    def _upload(self, c0: int, c1: int) -> None:
+        """Rows ``c0:c1`` of this epoch's order (on the host) into the device's chunk buffers."""
+        for src, out in zip(self._host_rows, (self.Xb, self.Yb, self.wb)):
+            if src is not None:
+                self.bk.copy_into(out[: c1 - c0, ...], src[c0:c1, ...])
 
     def run_epoch(self) -> EpochResult:
         """One pass over the mini-batches: forward, δ, gradients, update."""
@@ -187,7 +232,10 @@ class Step:
         losses = []  # a lazy backend's batch losses, 0-d arrays on the device, read after the loop
         loss_sum = 0.0
         steps = 0
+        uploads = self.uploads
         for b, (A0, Yc, wc, N) in enumerate(self.batches, start=1):  # for i = 1:batch_size:size(X, 1)
+            if uploads is not None and b in uploads:  # (data larger than the device: the next chunk)
+                self._upload(*uploads[b])
             if self.expanded:  # the seed's §1.2 loop: every layer's gradient from scratch
                 g = _expanded(net, A0[:-1, :], Yc, loss, wc, self.denominator)
                 J = g.loss
