@@ -216,6 +216,10 @@ TRAIN_CASES = {
     "expanded": dict(optimizer="sgd", lr=0.05, gradient="expanded"),
     "seed mode": dict(optimizer="sgd", lr=0.05, mode="seed"),
     "huber tanh": dict(optimizer="adam", lr=1e-2, loss="huber", activation="tanh"),
+    "early stopping": dict(
+        optimizer="adam", lr=0.2, epochs=12, validation_fraction=0.3, early_stopping=True, patience=1
+    ),
+    "schedule": dict(optimizer="momentum", lr=0.05, lr_schedule="cosine", epochs=4),
 }
 
 

@@ -99,7 +99,8 @@ class Step:
         Whether epochs take a row order (:meth:`set_order`); else file order throughout.
     grad_hook : callable(ndarray) or None
         Called with the flat gradient of every batch before the update (the data-parallel
-        all-reduce uses it); it may change the array in place.
+        all-reduce uses it); it may change the array in place. On another backend it is that
+        backend's array (a torch tensor on the GPU, say).
     device_rows : int, optional
         On another backend, the most rows of data to keep on the device (default: what fits in
         half its free memory, :meth:`handgrad.backend.Backend.rows_that_fit`). With fewer rows than
