@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .backend import to_numpy
 from .errors import HandgradError, NonFiniteError, ShapeError
 
 
@@ -32,6 +33,8 @@ def as_float_array(a, name: str, dtype) -> np.ndarray:
     if isinstance(a, np.ndarray) and np.iscomplexobj(a):
         # NOTE: np.asarray(complex, float) would only warn and drop the imaginary part.
         raise ShapeError(f"{name} has complex dtype {a.dtype}; expected real numbers")
+    if not isinstance(a, np.ndarray) and (hasattr(a, "__dlpack__") or hasattr(a, "__array_namespace__")):
+        a = to_numpy(a)  # a torch tensor (also on a GPU), CuPy or array API array: its values on the host
     try:
         out = np.asarray(a, dtype=dtype)
     except (TypeError, ValueError) as exc:

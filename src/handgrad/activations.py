@@ -8,6 +8,10 @@ an array of any shape (inside the engine, ``(n_l, batch)``).
 Each docstring states the expression the code computes. Forms are chosen to be
 numerically stable: no overflow warning for ``|z|`` up to 1e4 and beyond.
 
+Every function is written against the array API namespace of its argument
+(``xp = namespace(z)``: NumPy itself for NumPy arrays), so it runs on torch tensors,
+CuPy arrays and any array API library's arrays too (:mod:`handgrad.backend`).
+
 A user-supplied pair works wherever a name does::
 
     >>> import numpy as np
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .backend import astype, namespace
 from .errors import ConfigError
 
 ArrayFn = Callable[[np.ndarray], np.ndarray]
@@ -84,13 +89,13 @@ def _identity(z):
 
 def _identity_deriv(z):
     """σ'(z) = 1"""
-    return np.ones_like(z)
+    return namespace(z).ones_like(z)
 
 
 # --- ReLU: the seed's hidden activation
 def relu(z):
     """σ(z) = max(z, 0)"""
-    return np.maximum(z, 0)
+    return namespace(z).maximum(z, 0.0)
 
 
 def relu_deriv(z):
@@ -99,12 +104,12 @@ def relu_deriv(z):
     NOTE: the derivative at exactly 0 is 0, as the seed's ``ReLU_deriv`` (``x > 0``)
     and PyTorch define it. Returned in z's dtype so products stay in that dtype.
     """
-    return (z > 0).astype(z.dtype)
+    return astype(z > 0, z.dtype)
 
 
 def _relu_deriv_from_output(a):
-    """σ'(z) = 1[a > 0] with a = max(z, 0) (a > 0 exactly when z > 0); boolean, for in-place products."""
-    return a > 0
+    """σ'(z) = 1[a > 0] with a = max(z, 0) (a > 0 exactly when z > 0), in a's dtype."""
+    return astype(a > 0, a.dtype)
 
 
 LEAKY_SLOPE = 0.01
@@ -112,12 +117,13 @@ LEAKY_SLOPE = 0.01
 
 def leaky_relu(z):
     """σ(z) = z if z > 0 else 0.01 z"""
-    return np.where(z > 0, z, LEAKY_SLOPE * z)
+    return namespace(z).where(z > 0, z, LEAKY_SLOPE * z)
 
 
 def leaky_relu_deriv(z):
     """σ'(z) = 1 if z > 0 else 0.01"""
-    return np.where(z > 0, 1.0, LEAKY_SLOPE).astype(z.dtype, copy=False)
+    xp = namespace(z)
+    return xp.where(z > 0, xp.ones_like(z), xp.full_like(z, LEAKY_SLOPE))
 
 
 def sigmoid(z):
@@ -127,7 +133,8 @@ def sigmoid(z):
     z < -709; ``logaddexp`` never does, and keeps full relative precision for
     very negative z where σ(z) ≈ e^z.
     """
-    return np.exp(-np.logaddexp(0, -z))
+    xp = namespace(z)
+    return xp.exp(-xp.logaddexp(xp.zeros_like(z), -z))
 
 
 def sigmoid_deriv(z):
@@ -143,12 +150,12 @@ def _sigmoid_deriv_from_output(a):
 
 def tanh(z):
     """σ(z) = tanh(z)"""
-    return np.tanh(z)
+    return namespace(z).tanh(z)
 
 
 def tanh_deriv(z):
     """σ'(z) = 1 − tanh(z)²"""
-    t = np.tanh(z)
+    t = namespace(z).tanh(z)
     return 1 - t * t
 
 
@@ -159,7 +166,8 @@ def _tanh_deriv_from_output(a):
 
 def softplus(z):
     """σ(z) = log(1 + e^z), computed as logaddexp(0, z) (no overflow)."""
-    return np.logaddexp(0, z)
+    xp = namespace(z)
+    return xp.logaddexp(xp.zeros_like(z), z)
 
 
 def softplus_deriv(z):
@@ -176,12 +184,14 @@ def elu(z):
     NOTE: ``expm1`` is evaluated on min(z, 0) so that large positive z (whose
     branch is discarded) cannot overflow.
     """
-    return np.where(z > 0, z, ELU_ALPHA * np.expm1(np.minimum(z, 0)))
+    xp = namespace(z)
+    return xp.where(z > 0, z, ELU_ALPHA * xp.expm1(xp.minimum(z, xp.zeros_like(z))))
 
 
 def elu_deriv(z):
     """σ'(z) = 1 if z > 0 else α e^z, α = 1."""
-    return np.where(z > 0, 1.0, ELU_ALPHA * np.exp(np.minimum(z, 0))).astype(z.dtype, copy=False)
+    xp = namespace(z)
+    return xp.where(z > 0, xp.ones_like(z), ELU_ALPHA * xp.exp(xp.minimum(z, xp.zeros_like(z))))
 
 
 # NOTE: a Python float, not np.sqrt(...): a NumPy float64 scalar is not "weak" under
@@ -200,13 +210,13 @@ def gelu(z):
     from the exact form ≈ 3e-4 near |z| ≈ 2). Overflow-safe: tanh saturates.
     """
     u = _GELU_C * (z + _GELU_K * z**3)
-    return 0.5 * z * (1 + np.tanh(u))
+    return 0.5 * z * (1 + namespace(z).tanh(u))
 
 
 def gelu_deriv(z):
     """σ'(z) = ½ (1 + tanh(u)) + ½ z (1 − tanh(u)²) √(2/π) (1 + 3·0.044715 z²)"""
     u = _GELU_C * (z + _GELU_K * z**3)
-    t = np.tanh(u)
+    t = namespace(z).tanh(u)
     return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * _GELU_C * (1 + 3 * _GELU_K * z * z)
 
 

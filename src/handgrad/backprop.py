@@ -27,7 +27,13 @@ is a view; :func:`augment` makes one from a plain batch). Index 0 of ``z``,
 Every array is written into a :class:`Workspace`, allocated once per batch
 width ``N``: a training step allocates nothing for ReLU and identity layers.
 
-NOTE: ``np.dot`` rather than ``@``: the same BLAS call with about half the call
+Every array library: the arrays may be NumPy's, torch tensors (CPU or GPU), CuPy's or
+any array API library's. The products and elementwise operations that write into the
+workspace go through the workspace's :class:`handgrad.backend.Backend` (``bk.dot(x, y,
+out=z)`` is ``np.dot`` for NumPy, ``torch.mm`` for PyTorch, ``z[...] = x @ y`` for any
+other library); everything else is the array API's operators.
+
+NOTE: ``np.dot`` rather than ``@`` on NumPy: the same BLAS call with about half the call
 overhead, which matters at the seed's size (a step is ~50 µs). ``np.dot`` needs a
 C-contiguous ``out``; every buffer here is one (the gradient blocks, stored
 column by column, are written as their transposes).
@@ -35,12 +41,15 @@ column by column, are written as their transposes).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .activations import IDENTITY, RELU, Activation
+from .backend import NUMPY, Backend, device, namespace
+from .backend import of as backend_of
 from .losses import Loss, MeanSquaredError
 from .parameters import FlatLayout
 
@@ -57,6 +66,9 @@ class Workspace:
     N : int
         Batch width (number of samples).
     dtype : numpy dtype
+        float32 or float64, as NumPy names it (also for another backend's arrays).
+    bk : Backend, default NUMPY
+        The array library and device of the buffers (:mod:`handgrad.backend`).
 
     Attributes (1-based lists; entry 0 unused except ``A[0]``, set per batch)
     ----------
@@ -67,10 +79,13 @@ class Workspace:
         own array), ``delta[l]``, each ``(n_l, N)``. For an identity layer ``a[l]`` *is* ``z[l]``.
     """
 
-    def __init__(self, layer_sizes: Sequence[int], activations: Sequence[Activation], N: int, dtype):
+    def __init__(
+        self, layer_sizes: Sequence[int], activations: Sequence[Activation], N: int, dtype, bk: Backend = NUMPY
+    ):
         sizes = list(layer_sizes)
         L = len(sizes) - 1
         self.N = N
+        self.bk = bk
         self.A: list = [None]
         self.z: list = [None]
         self.a: list = [None]
@@ -81,43 +96,49 @@ class Workspace:
         for l in range(1, L + 1):
             n = sizes[l]
             if l < L:
-                A = np.empty((n + 1, N), dtype)
-                A[-1] = 1.0  # the row of ones that carries b_{l+1}
-                a = A[:-1]
+                A = bk.empty((n + 1, N), dtype)
+                A[-1, :] = 1.0  # the row of ones that carries b_{l+1}
+                a = A[:-1, :]
             else:
-                A, a = None, np.empty((n, N), dtype)
+                A, a = None, bk.empty((n, N), dtype)
             # z_l written straight into a_l where σ_l is the identity (a_l = z_l)
-            z = a if activations[l - 1] is IDENTITY else np.empty((n, N), dtype)
+            z = a if activations[l - 1] is IDENTITY else bk.empty((n, N), dtype)
             self.A.append(A)
             self.a.append(a)
             self.z.append(z)
-            self.delta.append(np.empty((n, N), dtype))
-            self.mask.append(np.empty((n, N), dtype) if activations[l - 1] is RELU and l < L else None)
-        #: ``1`` of shape (N,), for sums over the batch as matrix-vector products.
-        self.ones = np.ones(N, dtype)
+            self.delta.append(bk.empty((n, N), dtype))
+            self.mask.append(bk.empty((n, N), dtype) if activations[l - 1] is RELU and l < L else None)
 
 
 class Workspaces:
     """A :class:`Workspace` per batch width, made on first use (a data set has at most two widths)."""
 
-    def __init__(self, layer_sizes: Sequence[int], activations: Sequence[Activation], dtype):
+    def __init__(self, layer_sizes: Sequence[int], activations: Sequence[Activation], dtype, bk: Backend = NUMPY):
         self.layer_sizes = list(layer_sizes)
         self.activations = list(activations)
         self.dtype = np.dtype(dtype)
+        self.bk = bk
         self._by_width: dict[int, Workspace] = {}
 
     def __call__(self, N: int) -> Workspace:
         ws = self._by_width.get(N)
         if ws is None:
-            ws = self._by_width[N] = Workspace(self.layer_sizes, self.activations, N, self.dtype)
+            ws = self._by_width[N] = Workspace(self.layer_sizes, self.activations, N, self.dtype, self.bk)
         return ws
 
 
-def augment(A0: np.ndarray) -> np.ndarray:
-    """``[a_0; 1]``: the batch ``A0`` of shape (n_0, N) with a last row of ones, (n_0 + 1, N)."""
-    out = np.empty((A0.shape[0] + 1, A0.shape[1]), A0.dtype)
-    out[:-1] = A0
-    out[-1] = 1.0
+def augment(A0):
+    """``[a_0; 1]``: the batch ``A0`` of shape (n_0, N) with a last row of ones, (n_0 + 1, N).
+
+    Of ``A0``'s array library and device.
+    """
+    if isinstance(A0, np.ndarray):
+        out = np.empty((A0.shape[0] + 1, A0.shape[1]), A0.dtype)
+    else:
+        xp = namespace(A0)
+        out = xp.empty((A0.shape[0] + 1, A0.shape[1]), dtype=A0.dtype, device=device(A0))
+    out[:-1, :] = A0
+    out[-1, :] = 1.0
     return out
 
 
@@ -143,16 +164,17 @@ def forward(Wb: Sequence[np.ndarray], activations: Sequence[Activation], A0: np.
         Of width N; ``ws.A[0]`` is set to ``A0``.
     """
     ws.A[0] = A0
+    bk = ws.bk
     L = len(Wb)
     for l in range(1, L + 1):
         z, a, act = ws.z[l], ws.a[l], activations[l - 1]
-        np.dot(Wb[l - 1], ws.A[l - 1], out=z)  # z_l = [W_l | b_l] [a_{l-1}; 1] = W_l a_{l-1} + b_l
+        bk.dot(Wb[l - 1], ws.A[l - 1], out=z)  # z_l = [W_l | b_l] [a_{l-1}; 1] = W_l a_{l-1} + b_l
         if act is RELU:
             # NOTE: max(z, 0), not z ∘ 1[z > 0], which is ~1.5 µs cheaper per 4096 entries but gives
             # -0 for negative z (printed "-0.") and NaN for z = -inf.
-            np.maximum(z, 0.0, out=a)  # a_l = max(z_l, 0), the seed's ReLU
+            bk.maximum(z, 0.0, out=a)  # a_l = max(z_l, 0), the seed's ReLU
             if ws.mask[l] is not None:
-                np.greater(z, 0.0, out=ws.mask[l])  # ReLU'(z_l) = 1[z_l > 0], kept for delta_l
+                bk.greater(z, 0.0, out=ws.mask[l])  # ReLU'(z_l) = 1[z_l > 0], kept for delta_l
         elif act is not IDENTITY:  # (identity: a_l is z_l already)
             a[...] = act.function(z)  # a_l = σ_l(z_l)
     return ws.a[L]
@@ -180,19 +202,19 @@ def backward(
         as :meth:`handgrad.parameters.FlatLayout.blocks` makes them): overwritten.
     """
     L = len(Wb)
-    z, a, A, delta = ws.z, ws.a, ws.A, ws.delta
+    z, a, A, delta, bk = ws.z, ws.a, ws.A, ws.delta, ws.bk
     if not delta_L_ready:
         times_sigma_prime(delta[L], activations[L - 1], z[L], a[L])  # delta_L = dJ/dŶ ∘ σ_L'(z_L)
     for l in range(L, 0, -1):  # l = L, ..., 1
         # [dW_l | db_l] = delta_l [a_{l-1}; 1]ᵀ  (= delta_l a_{l-1}ᵀ beside Σ_i delta_l[:, i])
         # NOTE: written as its transpose, [dW_l | db_l]ᵀ = [a_{l-1}; 1] delta_lᵀ, because G_l is stored
         # column by column (handgrad.parameters) and np.dot writes only into a C-ordered `out`.
-        np.dot(A[l - 1], delta[l].T, out=G[l - 1].T)
+        bk.dot(A[l - 1], delta[l].T, out=G[l - 1].T)
         if l > 1:
             # delta_{l-1} = (W_lᵀ delta_l) ∘ σ_{l-1}'(z_{l-1})
-            np.dot(Wb[l - 1][:, :-1].T, delta[l], out=delta[l - 1])
+            bk.dot(Wb[l - 1][:, :-1].T, delta[l], out=delta[l - 1])
             if ws.mask[l - 1] is not None:  # ReLU: ∘ 1[z_{l-1} > 0], kept by the forward pass
-                np.multiply(delta[l - 1], ws.mask[l - 1], out=delta[l - 1])
+                bk.multiply(delta[l - 1], ws.mask[l - 1], out=delta[l - 1])
             else:
                 times_sigma_prime(delta[l - 1], activations[l - 2], z[l - 1], a[l - 1])
 
@@ -229,19 +251,21 @@ def loss_and_output_delta(
 
     Returns
     -------
-    float
-        J, the mean loss over the batch's rows (weighted by ``sample_weight``).
+    float, or a 0-d array of the workspace's backend
+        J, the mean loss over the batch's rows (weighted by ``sample_weight``): a Python
+        float on NumPy; on a lazy backend (:attr:`handgrad.backend.Backend.lazy`, e.g. a
+        GPU) a 0-d array, so that the step does not wait for the device.
     """
     L = len(ws.delta) - 1
-    Yhat, dL = ws.a[L], ws.delta[L]
+    Yhat, dL, bk = ws.a[L], ws.delta[L], ws.bk
     N = Yhat.shape[1]
     if type(loss) is MeanSquaredError and act_L is IDENTITY and sample_weight is None:
         # The seed's case, in place: error = y_pred - y_true; J = 1/N Σ (ŷ − y)²; delta_L = 2/N (Ŷ − Y)
-        np.subtract(Yhat, Y, out=dL)
-        J = float(np.vdot(dL, dL)) / N
+        bk.subtract(Yhat, Y, out=dL)
+        J = bk.item(bk.sumsq(dL)) / N
         dL *= 2.0 * scale / (denominator or N)
         return J
-    J = loss.value(Yhat, Y, sample_weight)
+    J = bk.item(loss.mean(Yhat, Y, sample_weight))
     dL[...] = loss.gradient(Yhat, Y, sample_weight, denominator)  # dJ/dŶ (the seed's: 1/batch_size)
     times_sigma_prime(dL, act_L, ws.z[L], Yhat)  # delta_L = dJ/dŶ ∘ σ_L'(z_L)
     if scale != 1.0:
@@ -309,7 +333,7 @@ class Gradients:
     def norm(self) -> float:
         """Euclidean norm of all gradients taken together."""
         if self.flat is not None:
-            return float(np.sqrt(np.dot(self.flat, self.flat)))
+            return math.sqrt(float(backend_of(self.flat).sumsq(self.flat)))
         return float(np.sqrt(sum(float(np.vdot(g, g)) for g in self)))
 
 

@@ -1,7 +1,8 @@
 r"""The gradient of J with respect to every W_l and b_l, two ways.
 
 Both functions work in the engine's orientation: ``A0`` of shape ``(n_0, N)``,
-``Y`` of shape ``(n_L, N)``, one column per sample. :meth:`Network.gradients`
+``Y`` of shape ``(n_L, N)``, one column per sample, arrays of any array API library
+(``net`` may be a :class:`~handgrad.parameters.BlockParameters` over a torch tensor). :meth:`Network.gradients`
 is the validated public entry point taking rows.
 
 ``backprop`` — the seed's §1.3
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .backend import namespace
 from .backprop import Gradients, times_sigma_prime
 
 if TYPE_CHECKING:  # pragma: no cover - type names only (network imports this module)
@@ -75,7 +77,7 @@ def _subexpressions(net: Network, A0: np.ndarray) -> tuple[list[np.ndarray], lis
     """
     z, a = [], [A0]
     for W, b, act in zip(net.weights, net.biases, net.activations):
-        z.append(W @ a[-1] + b[:, None])
+        z.append(W @ a[-1] + b[:, None])  # b_l as a column, broadcast over the batch
         a.append(act.function(z[-1]))
     return z, a
 
@@ -114,7 +116,7 @@ def expanded_layer(
     # (W_{k+1}ᵀ (...)) ∘ σ_k'(z_k) for k = L-1, ..., l.
     for k in range(L - 1, l - 1, -1):
         chain = (Ws[k].T @ chain) * acts[k - 1].derivative(z[k - 1])
-    return chain @ a[l - 1].T, chain.sum(axis=1)
+    return chain @ a[l - 1].T, namespace(chain).sum(chain, axis=1)
 
 
 def expanded(

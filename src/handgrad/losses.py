@@ -51,6 +51,7 @@ from fractions import Fraction
 import numpy as np
 
 from .activations import sigmoid
+from .backend import namespace
 from .errors import ConfigError, DataError, ShapeError
 
 #: The tasks a loss can serve (as the data schema and the model files name them).
@@ -112,14 +113,20 @@ class LossDerivation:
     steps: tuple[Step, ...] = ()
 
 
-def _weights(N: int, sample_weight: np.ndarray | None, dtype) -> tuple[np.ndarray | float, float]:
-    """The per-sample factor of the mean: ``(w, Σw)``, or ``(1, N)`` unweighted."""
+def _weights(N: int, sample_weight, like) -> tuple:
+    """The per-sample factor of the mean: ``(w, Σw)`` with ``w`` of shape (1, N), or ``(1, N)`` unweighted.
+
+    ``like`` is ``Ŷ``: ``w`` is made in its dtype. ``Σw`` is a float for NumPy arrays, else a
+    0-d array of their library (no wait for a GPU).
+    """
     if sample_weight is None:
         return 1.0, float(N)
-    w = np.asarray(sample_weight, dtype=dtype).reshape(1, -1)
+    xp = namespace(like, sample_weight)
+    w = xp.reshape(xp.asarray(sample_weight, dtype=like.dtype), (1, -1))
     if w.shape[1] != N:
         raise ShapeError(f"sample_weight has {w.shape[1]} entries, expected one per sample ({N})")
-    return w, float(w.sum())
+    total = xp.sum(w)
+    return w, (float(total) if xp is np else total)
 
 
 class Loss:
@@ -154,8 +161,15 @@ class Loss:
             Targets (0/1 or one-hot for the cross-entropies).
         sample_weight : ndarray of shape (N,), optional
         """
-        w, total = _weights(Yhat.shape[1], sample_weight, Yhat.dtype)
-        return float(np.sum(self._per_sample(Yhat, Y) * w) / total)
+        return float(self.mean(Yhat, Y, sample_weight))
+
+    def mean(self, Yhat, Y, sample_weight=None):
+        """J as :meth:`value` computes it, left as a 0-d array of the inputs' library (a GPU's: no wait).
+
+        Shapes as in :meth:`value`; arrays of any array API library.
+        """
+        w, total = _weights(Yhat.shape[1], sample_weight, Yhat)
+        return namespace(Yhat).sum(self._per_sample(Yhat, Y) * w) / total
 
     def gradient(
         self,
@@ -171,7 +185,7 @@ class Loss:
         ``denominator=k`` replaces ``Σ w`` (or ``N``) by a fixed ``k``: the seed's loop
         scales by ``1/batch_size`` also on its last, shorter batch (``mode="seed"``).
         """
-        w, total = _weights(Yhat.shape[1], sample_weight, Yhat.dtype)
+        w, total = _weights(Yhat.shape[1], sample_weight, Yhat)
         g = self._per_sample_grad(Yhat, Y)
         if sample_weight is not None:
             g *= w
@@ -296,11 +310,11 @@ class MeanAbsoluteError(Loss):
 
     def _per_sample(self, Yhat, Y):
         """ℓ = |ŷ − y|"""
-        return np.abs(Yhat - Y)
+        return namespace(Yhat).abs(Yhat - Y)
 
     def _per_sample_grad(self, Yhat, Y):
         """dℓ/dŷ = sign(ŷ − y)"""
-        return np.sign(Yhat - Y)
+        return namespace(Yhat).sign(Yhat - Y)
 
 
 @dataclass(repr=False)
@@ -325,11 +339,12 @@ class Huber(Loss):
             raise ConfigError(f"Huber delta must be > 0, got {self.delta!r}")
 
     def _per_sample(self, Yhat, Y):
-        r = np.abs(Yhat - Y)
-        return np.where(r <= self.delta, 0.5 * r * r, self.delta * (r - 0.5 * self.delta))
+        xp = namespace(Yhat)
+        r = xp.abs(Yhat - Y)
+        return xp.where(r <= self.delta, 0.5 * r * r, self.delta * (r - 0.5 * self.delta))
 
     def _per_sample_grad(self, Yhat, Y):
-        return np.clip(Yhat - Y, -self.delta, self.delta)
+        return namespace(Yhat).clip(Yhat - Y, -self.delta, self.delta)
 
     def derivation(self, n_outputs):
         d = f"{self.delta:g}"
@@ -376,7 +391,8 @@ class BinaryCrossEntropy(Loss):
 
     def _per_sample(self, Z, Y):
         """ℓ = log(1 + e^z) − y z"""
-        return np.logaddexp(0, Z) - Y * Z
+        xp = namespace(Z)
+        return xp.logaddexp(xp.zeros_like(Z), Z) - Y * Z
 
     def _per_sample_grad(self, Z, Y):
         """dℓ/dz = σ(z) − y"""
@@ -423,15 +439,16 @@ def log_softmax(Z: np.ndarray) -> np.ndarray:
     ----------
     Z : ndarray of shape (n_classes, N)
     """
-    m = Z.max(axis=0, keepdims=True)
-    shifted = Z - m
-    return shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
+    xp = namespace(Z)
+    shifted = Z - xp.max(Z, axis=0, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=0, keepdims=True))
 
 
 def softmax(Z: np.ndarray) -> np.ndarray:
     """softmax over axis 0: ``e^{z − max z} / Σ e^{z − max z}``, shape as ``Z``."""
-    e = np.exp(Z - Z.max(axis=0, keepdims=True))
-    e /= e.sum(axis=0, keepdims=True)
+    xp = namespace(Z)
+    e = xp.exp(Z - xp.max(Z, axis=0, keepdims=True))
+    e /= xp.sum(e, axis=0, keepdims=True)
     return e
 
 
@@ -468,7 +485,7 @@ class SoftmaxCrossEntropy(Loss):
     def _per_sample_grad(self, Z, Y):
         """dℓ/dz = softmax(z) Σ_k y_k − y   (= softmax(z) − y for a one-hot or probability target)"""
         P = softmax(Z)
-        P *= Y.sum(axis=0, keepdims=True)
+        P *= namespace(Y).sum(Y, axis=0, keepdims=True)
         P -= Y
         return P
 

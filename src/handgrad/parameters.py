@@ -34,6 +34,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .backend import namespace
+
 
 class FlatLayout:
     """Where each ``[W_l | b_l]`` lives in the flat buffer of a network with ``layer_sizes``.
@@ -64,11 +66,15 @@ class FlatLayout:
     def n_layers(self) -> int:
         return len(self.shapes)
 
-    def blocks(self, flat: np.ndarray) -> list[np.ndarray]:
-        """``[W_l | b_l]`` for l = 1..L as views of ``flat`` (each F-contiguous, shape ``(n_l, n_{l-1}+1)``)."""
-        return [flat[o : o + r * c].reshape(c, r).T for o, (r, c) in zip(self.offsets, self.shapes)]
+    def blocks(self, flat) -> list:
+        """``[W_l | b_l]`` for l = 1..L as views of ``flat`` (each F-contiguous, shape ``(n_l, n_{l-1}+1)``).
 
-    def views(self, flat: np.ndarray) -> list[np.ndarray]:
+        ``flat`` may be any array API array (a torch tensor on a GPU: the engine's buffers there).
+        """
+        xp = namespace(flat)
+        return [xp.reshape(flat[o : o + r * c], (c, r)).T for o, (r, c) in zip(self.offsets, self.shapes)]
+
+    def views(self, flat) -> list:
         """``[W_1, b_1, W_2, b_2, ...]`` as views of ``flat`` (``W_l`` is the block without its last column)."""
         out = []
         for block in self.blocks(flat):
@@ -101,3 +107,42 @@ class ParameterList(list):
         out.flat = flat
         out.layout = layout
         return out
+
+
+class BlockParameters:
+    """A network's parameters as views of a flat buffer ``theta`` of any array library and device.
+
+    What the engine reads of a :class:`handgrad.Network` (``blocks``, ``weights``, ``biases``,
+    ``activations``, the shapes), for a copy of its ``theta`` somewhere else: ``train(device="cuda")``
+    trains one of these, made from the network at the start and copied back at each epoch's end.
+
+    Parameters
+    ----------
+    theta : array of shape (layout.size,)
+        The flat buffer (e.g. a torch tensor on ``cuda``); viewed, not copied.
+    layout : FlatLayout
+    activations : sequence of Activation
+        σ_1 .. σ_L.
+    """
+
+    def __init__(self, theta, layout: FlatLayout, activations: Sequence):
+        self.theta = theta
+        self.layout = layout
+        self.activations = list(activations)
+        #: ``blocks[l-1]`` is ``[W_l | b_l]``, shape ``(n_l, n_{l-1} + 1)``, a view of ``theta``.
+        self.blocks = layout.blocks(theta)
+        self.weights = [B[:, :-1] for B in self.blocks]
+        self.biases = [B[:, -1] for B in self.blocks]
+
+    @property
+    def layer_sizes(self) -> list[int]:
+        return list(self.layout.layer_sizes)
+
+    @property
+    def n_layers(self) -> int:
+        return self.layout.n_layers
+
+    @property
+    def dtype(self):
+        """The NumPy dtype of ``theta``'s numbers (float32 or float64), whatever its library."""
+        return np.dtype(str(self.theta.dtype).rsplit(".", 1)[-1])

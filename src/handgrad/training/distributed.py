@@ -115,7 +115,8 @@ class DataParallel:
     def all_reduce(self, flat: np.ndarray) -> None:
         """Sum ``flat`` (1-D, C-contiguous) over the ranks, in place, through one collective."""
         try:
-            self._dist.all_reduce(self._torch.from_numpy(flat), group=self.group)
+            t = self._torch.from_numpy(flat) if isinstance(flat, np.ndarray) else flat  # NumPy: no copy
+            self._dist.all_reduce(t, group=self.group)
         except Exception as exc:
             raise DistributedError(f"rank {self.rank}: the gradient all-reduce failed ({exc}); another rank "
                                    "probably stopped — see its output") from None  # fmt: skip
@@ -123,7 +124,8 @@ class DataParallel:
     def broadcast(self, flat: np.ndarray) -> None:
         """Rank 0's ``flat`` into every rank's (in place)."""
         try:
-            self._dist.broadcast(self._torch.from_numpy(flat), src=0, group=self.group)
+            t = self._torch.from_numpy(flat) if isinstance(flat, np.ndarray) else flat
+            self._dist.broadcast(t, src=0, group=self.group)
         except Exception as exc:
             raise DistributedError(f"rank {self.rank}: the broadcast from rank 0 failed ({exc})") from None
 

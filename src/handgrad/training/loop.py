@@ -71,12 +71,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import backend
 from .._validation import check_sample_weight, check_X, check_Y
 from ..errors import ConfigError, DivergenceError, ShapeError
 from ..losses import Loss, get_loss
 from ..metrics import accuracy_score, mean_absolute_error, mean_squared_error, r2_score
 from ..network import GRADIENT_METHODS, Network
 from ..params import Integer, check
+from ..parameters import BlockParameters
 from .callbacks import Callback, EarlyStopping, PrintEvery, ProgressBar, TrainContext
 from .history import History
 from .optimizers import Optimizer, get_optimizer
@@ -206,6 +208,7 @@ def train(
     history: History | None = None,
     blas_threads: int | str | None = "auto",
     distributed=None,
+    device=None,
 ) -> History:
     """Train ``network`` in place on ``(X, Y)`` by mini-batch gradient descent.
 
@@ -290,6 +293,18 @@ def train(
         Data-parallel training on ``torch.distributed``: every rank makes this same call;
         each computes on its part of every global mini-batch and the gradients are summed
         across ranks once per step (see :mod:`handgrad.training.distributed`).
+    device : None, "cpu", "cuda", "cuda:1", ... or a library's device object
+        Where the arithmetic runs, as in scikit-learn's array API support: the input decides
+        (NumPy arrays: NumPy on the CPU; torch tensors: PyTorch on their device; CuPy or any
+        array API library's arrays: that library on theirs), and ``device`` overrides it
+        (``"cuda"`` with NumPy input trains with PyTorch on the GPU; needs ``handgrad[gpu]``).
+        The same engine runs everywhere (:mod:`handgrad.backend`). The data are checked on
+        the host and copied to the device once (whole when they fit in half of its free
+        memory, else in chunks of whole batches); the network's ``theta`` is copied there at
+        the start, and back into the (NumPy) network at the end of every epoch, before the
+        validation loss, the metric, callbacks and checkpoints look at it (a callback that
+        changes the parameters is copied back to the device); the optimizer's state comes
+        back at checkpoints and at the end. The network and model files stay NumPy.
 
     Returns
     -------
@@ -321,6 +336,8 @@ def train(
     seed_mode = mode == "seed"
     loss_fn = get_loss(loss)
     metric_fn = _get_metric(metric)
+    bk = backend.select(device, like=X)
+    X, Y, sample_weight, validation_data = _to_host(X, Y, sample_weight, validation_data)
     rng = np.random.default_rng(random_state)
     data = _prepare_data(
         network, loss_fn, X, Y, sample_weight, validation_data, validation_fraction, stratify, resume, rng
@@ -356,12 +373,20 @@ def train(
         stopper.load_state(resume.early_stopping_arrays, resume.early_stopping_meta)
 
     # ---- the step: one engine for every optimizer, loss and activation (handgrad.training.step)
-    reorder = (seed_mode and P is not None) or (not seed_mode and shuffle)
     if distributed is not None:
         _check_same_call(distributed, network, data, batch_size, epochs)
         distributed.broadcast(network.theta)  # every rank starts from rank 0's parameters
+    # On another backend, the parameters the step trains are a copy of theta there (handgrad.backend).
+    trained = (
+        network
+        if bk is backend.NUMPY
+        else BlockParameters(bk.asarray(network.theta), network.layout, network.activations)
+    )
+    if trained is not network:
+        opt.to_backend(trained.theta, bk)
+    reorder = (seed_mode and P is not None) or (not seed_mode and shuffle)
     step = Step(
-        network,
+        trained,
         loss_fn,
         opt,
         data.X,
@@ -379,7 +404,12 @@ def train(
     # The epoch's training loss: the batches' J weighted by their rows (or their weights).
     weight_sum = float(data.n) if data.w is None else float(data.w.sum())
 
+    # Whether network.theta holds the trained values (always, on NumPy: it is what is trained).
+    in_sync = True
+
     def diverged(epoch: int, batch: int | None, what: str):
+        nonlocal in_sync
+        in_sync = True
         np.copyto(network.theta, last_good)
         hist.stop_reason = "diverged"
         where = f"epoch {epoch}" + (f", mini-batch {batch}" if batch is not None else "")
@@ -411,7 +441,11 @@ def train(
                 step.set_order(order if P is not None else None)
             elif shuffle:
                 step.set_order(rng.permutation(data.n))
+            in_sync = trained is network
             result = step.run_epoch()
+            if trained is not network:  # θ back into the NumPy network, for everything below
+                np.copyto(network.theta, bk.to_numpy(trained.theta))
+                in_sync = True
             if result.bad_batch is not None:
                 raise diverged(epoch, result.bad_batch, f"the mini-batch loss is {result.bad_loss}")
             if not np.isfinite(network.theta).all():
@@ -439,9 +473,15 @@ def train(
                     stop_reason = "early_stopping" if cb is stopper else "callback"
             if checkpoint_every and (e + 1) % checkpoint_every == 0:
                 on_checkpoint(_state(e + 1, network, opt, rng, hist, stopper, order if seed_mode else None, data.split))
+            if trained is not network:  # what the callbacks left (e.g. restored) goes back to the device
+                bk.copy_into(trained.theta, network.theta)
             if stop:
                 break
     finally:
+        if trained is not network:
+            if not in_sync:  # interrupted mid-epoch: the network gets the device's θ, as on NumPy
+                np.copyto(network.theta, bk.to_numpy(trained.theta))
+            opt.to_host()
         blas.__exit__(None, None, None)
         errstate.__exit__(None, None, None)
         for cb in all_callbacks:
@@ -505,6 +545,18 @@ def _check_settings(
     if seed_mode and (sample_weight is not None or validation_fraction > 0):
         raise ConfigError('mode="seed" reproduces the seed\'s loop: no sample_weight, no validation_fraction')
     return epochs, batch_size, checkpoint_every, print_every
+
+
+def _to_host(X, Y, sample_weight, validation_data):
+    """Arrays of other libraries (torch tensors, CuPy, ...) as NumPy arrays, to be checked on the host.
+
+    NOTE: checked on the host with the NumPy path's messages (the row and column of a NaN, ...);
+    :class:`Step` then copies the checked data to the device once.
+    """
+    host = backend.to_numpy
+    if validation_data is not None and isinstance(validation_data, (tuple, list)):
+        validation_data = tuple(v if v is None else host(v) for v in validation_data)
+    return host(X), host(Y), (None if sample_weight is None else host(sample_weight)), validation_data
 
 
 @dataclass

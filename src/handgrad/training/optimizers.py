@@ -47,6 +47,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from ..backend import NUMPY, Backend
 from ..errors import ConfigError, ShapeError
 from ..parameters import FlatLayout
 from ..params import Interval, check
@@ -154,6 +155,53 @@ class Optimizer:
         self._in_place = False
         self._l2_factor: tuple[float, np.ndarray] | None = None
         self._theta_scratch = None if self.theta is not None else np.empty(size, dtype)
+        #: The array library and device of θ, the state and the scratch (:meth:`to_backend`).
+        self.bk: Backend = NUMPY
+        self._host: dict | None = None
+
+    # ------------------------------------------------------------------ where the updates run
+    def to_backend(self, theta, bk: Backend) -> None:
+        """Run the updates on ``theta``, a copy of the flat buffer in another array library or device.
+
+        What ``train(device=...)`` does: the state slots are copied to ``bk`` (the host arrays
+        stay, for :meth:`state_dict`, which reads them back through :meth:`sync_state`), the
+        scratch is allocated there, and every step then updates ``theta``. :meth:`to_host`
+        undoes it. Needs the optimizer to be over a network's flat buffer.
+        """
+        if self.theta is None:
+            raise ConfigError("only an optimizer over a network's parameters (net.parameters()) can move to a device")
+        if self._host is not None:
+            self.to_host()
+        self._host = {
+            "theta": self.theta,
+            "state": self._state_flat,
+            "scratch": (self._g, self._delta, self._tmp),
+            "weight_mask": self._weight_mask,
+        }
+        dtype, size = self.params[0].dtype, self.size
+        self.bk = bk
+        self.theta = theta
+        self._state_flat = {s: bk.asarray(a) for s, a in self._state_flat.items()}
+        self._g, self._delta, self._tmp = (bk.empty(size, dtype) for _ in range(3))
+        self._weight_mask = bk.asarray(self._weight_mask)
+        self._l2_factor = None
+
+    def sync_state(self) -> None:
+        """Copy the state on the device into the host arrays (``self.state``); a no-op on NumPy."""
+        if self._host is not None:
+            for slot, a in self._state_flat.items():
+                np.copyto(self._host["state"][slot], self.bk.to_numpy(a))
+
+    def to_host(self) -> None:
+        """Back to the NumPy parameters and state after :meth:`to_backend` (the state copied back)."""
+        if self._host is None:
+            return
+        self.sync_state()
+        host, self._host = self._host, None
+        self.theta, self._state_flat, self._weight_mask = host["theta"], host["state"], host["weight_mask"]
+        self._g, self._delta, self._tmp = host["scratch"]
+        self._l2_factor = None
+        self.bk = NUMPY
 
     @property
     def lr(self) -> float:
@@ -208,9 +256,9 @@ class Optimizer:
         """L2 regularisation: ``g + λ W`` for the weights (the biases are not decayed)."""
         if self._l2_factor is None or self._l2_factor[0] != weight_decay:
             self._l2_factor = (weight_decay, self._weight_mask * weight_decay)  # λ on weights, 0 on biases
-        np.multiply(self._flat_theta(), self._l2_factor[1], out=self._tmp)
+        self.bk.multiply(self._flat_theta(), self._l2_factor[1], out=self._tmp)
         out = g if in_place else self._g  # never modify the caller's gradients
-        np.add(g, self._tmp, out=out)
+        self.bk.add(g, self._tmp, out=out)
         return out
 
     def step(self, grads: Iterable[np.ndarray]) -> None:
@@ -261,12 +309,13 @@ class Optimizer:
             # Plain SGD cannot make subnormals: nothing decays (a dead unit's gradient is exactly 0),
             # and skipping the passes keeps the seed's step as fast as it was.
             return 0
-        tiny = np.finfo(self.params[0].dtype).tiny
+        tiny = float(np.finfo(self.params[0].dtype).tiny)
         flushed = 0
+        xp = self.bk.xp
         arrays = [self.theta] if self.theta is not None else self.params
         for a in [*arrays, *self._state_flat.values()]:
-            small = np.abs(a) < tiny
-            n = int(np.count_nonzero(small)) - int(np.count_nonzero(a == 0))
+            small = xp.abs(a) < tiny
+            n = int(xp.count_nonzero(small)) - int(xp.count_nonzero(a == 0))
             if n:
                 a[small] = 0
                 flushed += n
@@ -283,6 +332,7 @@ class Optimizer:
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
         """``(arrays, meta)``: state arrays named ``"<slot>.<i>"`` (copies) and JSON-able settings."""
+        self.sync_state()  # the state on a device (train(device=...)) into self.state
         arrays = {f"{slot}.{i}": a.copy() for slot, arrs in self.state.items() for i, a in enumerate(arrs)}
         meta = {"name": self.name, "lr": self.lr, "t": self.t, **self.hyperparameters()}
         return arrays, meta
@@ -310,6 +360,9 @@ class Optimizer:
                 if new.shape != a.shape:
                     raise ShapeError(f"optimizer state {key!r} has shape {new.shape}, expected {a.shape}")
                 a[...] = new
+        if self._host is not None:  # running on a device: the state there too
+            for slot, a in self._state_flat.items():
+                self.bk.copy_into(a, self._host["state"][slot])
         self.lr = meta["lr"]
         self.t = int(meta["t"])
 
@@ -365,13 +418,13 @@ class SGD(Optimizer):
             v *= self.momentum  # v ← μ v + g
             v += g
             if self.nesterov:  # Δ = lr (g + μ v)
-                np.multiply(v, self.momentum, out=delta)
+                self.bk.multiply(v, self.momentum, out=delta)
                 delta += g
                 delta *= self.lr
             else:  # Δ = lr v
-                np.multiply(v, self.lr, out=delta)
+                self.bk.multiply(v, self.lr, out=delta)
         else:
-            np.multiply(g, self.lr, out=delta)  # Δ = lr g   (the seed's learning_rate * dW)
+            self.bk.multiply(g, self.lr, out=delta)  # Δ = lr g   (the seed's learning_rate * dW)
         return delta
 
 
@@ -422,12 +475,12 @@ class Adam(Optimizer):
         }
 
     def _direction(self, g):
-        delta, tmp = self._delta, self._tmp
+        delta, tmp, bk = self._delta, self._tmp, self.bk
         m, v = self._state_flat["m"], self._state_flat["v"]
         if self.weight_decay:
             if self.decoupled:  # AdamW: θ ← θ (1 − lr λ), weights only
                 theta = self._flat_theta()
-                np.multiply(theta, self._weight_mask, out=tmp)
+                bk.multiply(theta, self._weight_mask, out=tmp)
                 tmp *= self.lr * self.weight_decay
                 if self.theta is not None:
                     theta -= tmp
@@ -437,19 +490,19 @@ class Adam(Optimizer):
             else:
                 g = self._add_l2(g, self.weight_decay, self._in_place)  # L2: g ← g + λ W
         m *= self.beta1  # m ← β1 m + (1 − β1) g
-        np.multiply(g, 1.0 - self.beta1, out=tmp)
+        bk.multiply(g, 1.0 - self.beta1, out=tmp)
         m += tmp
         v *= self.beta2  # v ← β2 v + (1 − β2) g²
-        np.multiply(g, g, out=tmp)
+        bk.multiply(g, g, out=tmp)
         tmp *= 1.0 - self.beta2
         v += tmp
         # Δ = lr/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε)   (PyTorch's arrangement of the bias corrections)
         #   = lr √(1 − β2ᵗ)/(1 − β1ᵗ) · m / (√v + ε √(1 − β2ᵗ))   (two fewer passes over θ)
         t = self.t
         root_bc2 = math.sqrt(1.0 - self.beta2**t)
-        np.sqrt(v, out=delta)
+        bk.sqrt(v, out=delta)
         delta += self.eps * root_bc2
-        np.divide(m, delta, out=delta)
+        bk.divide(m, delta, out=delta)
         delta *= self.lr * root_bc2 / (1.0 - self.beta1**t)
         return delta
 

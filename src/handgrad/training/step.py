@@ -24,6 +24,11 @@ overhead matters as much as the arithmetic):
 Variants, each justified by a measurement or by the seed: ``gradient="expanded"``
 (the §1.2 form, to replay the seed's first loop) and the compiled epoch
 (:mod:`handgrad.training.compiled`, where numba is installed).
+
+Any array library: given a :class:`~handgrad.parameters.BlockParameters` whose ``theta``
+is a torch tensor (on ``cuda``, say), a CuPy or any array API array, the step moves the
+data there once and runs the same code there (:mod:`handgrad.backend`). There the batch
+losses stay on the device and are read once per epoch (:attr:`handgrad.backend.Backend.lazy`).
 """
 
 from __future__ import annotations
@@ -34,11 +39,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import backprop as _bp
+from ..backend import NUMPY
+from ..backend import of as backend_of
 from ..backprop import Workspaces
 from ..errors import ConfigError
 from ..gradients import expanded as _expanded
 from ..losses import Loss
 from ..network import Network
+from ..parameters import BlockParameters
 from .optimizers import Optimizer
 
 
@@ -72,12 +80,15 @@ class Step:
 
     Parameters
     ----------
-    network : Network
-        Trained in place (its flat buffer ``theta``, which ``W_l``, ``b_l`` view).
+    network : Network or BlockParameters
+        Trained in place (its flat buffer ``theta``, which ``W_l``, ``b_l`` view). A
+        :class:`~handgrad.parameters.BlockParameters` over a buffer of another array library
+        or device trains there (the optimizer moved there too: :meth:`Optimizer.to_backend`).
     loss : Loss
     optimizer : Optimizer
-        Built over ``network.parameters()``.
+        Built over ``network.parameters()``; its ``theta`` is the buffer trained.
     X : ndarray of shape (n_samples, n_0), C order
+        NumPy arrays: copied once to the parameters' device.
     Y : ndarray of shape (n_samples, n_L), C order
     sample_weight : ndarray of shape (n_samples,) or None
     batch_size : int
@@ -89,12 +100,20 @@ class Step:
         Whether epochs take a row order (:meth:`set_order`); else file order throughout.
     grad_hook : callable(ndarray) or None
         Called with the flat gradient of every batch before the update (the data-parallel
-        all-reduce uses it); it may change the array in place.
+        all-reduce uses it); it may change the array in place. On another backend it is that
+        backend's array (a torch tensor on the GPU, say).
+    data_parallel : handgrad.training.distributed.DataParallel, optional
+        This rank's part of every global mini-batch, the gradients summed across ranks
+        (:meth:`_run_epoch_data_parallel`).
+    device_rows : int, optional
+        On another backend, the most rows of data to keep on the device (default: what fits in
+        half its free memory, :meth:`handgrad.backend.Backend.rows_that_fit`). With fewer rows than
+        the data, they stay on the host and are copied in chunks of whole batches; the same numbers.
     """
 
     def __init__(
         self,
-        network: Network,
+        network: Network | BlockParameters,
         loss: Loss,
         optimizer: Optimizer,
         X: np.ndarray,
@@ -106,6 +125,7 @@ class Step:
         gradient: str = "backprop",
         reorder: bool = False,
         grad_hook=None,
+        device_rows: int | None = None,
         data_parallel=None,
     ):
         self.net = network
@@ -115,6 +135,8 @@ class Step:
         self.expanded = gradient == "expanded"
         self.grad_hook = grad_hook
         dtype = network.dtype
+        #: Where the arithmetic runs: the array library and device of the parameters (handgrad.backend).
+        self.bk = bk = backend_of(network.theta)
         n = X.shape[0]
         # The data once with a column of ones (the batch [x; 1] is then a view): X_aug (n, n_0 + 1).
         self.X_aug = np.empty((n, X.shape[1] + 1), dtype)
@@ -122,42 +144,93 @@ class Step:
         self.X_aug[:, -1] = 1.0
         self.Y = Y
         self.w = sample_weight
-        # This epoch's rows, in order (refilled in place by set_order), or the data themselves.
-        self.Xb = np.empty_like(self.X_aug) if reorder else self.X_aug
-        self.Yb = np.empty_like(Y) if reorder else Y
-        self.wb = None if sample_weight is None else (np.empty_like(sample_weight) if reorder else sample_weight)
+        #: Rows per copy to the device, or None: the data live where the arithmetic runs, whole.
+        self.chunk = None
+        if bk is not NUMPY:
+            per_row = (self.X_aug.shape[1] + Y.shape[1] + (sample_weight is not None)) * self.X_aug.itemsize
+            fit = bk.rows_that_fit(n, per_row * (2 if reorder else 1)) if device_rows is None else device_rows
+            if fit < n:
+                self.chunk = max(batch_size, fit // batch_size * batch_size)  # whole batches per chunk
+        if self.chunk is None:
+            # On the device (another backend): copied there once, whole. This epoch's rows, in
+            # order (refilled in place by set_order), or the data themselves.
+            if bk is NUMPY:
+                Xd, Yd, wd = self.X_aug, Y, sample_weight
+            else:
+                Xd, Yd = bk.asarray(self.X_aug), bk.asarray(Y)
+                wd = None if sample_weight is None else bk.asarray(sample_weight)
+            self._data = (Xd, Yd, wd)
+            self.Xb = bk.empty(Xd.shape, dtype) if reorder else Xd
+            self.Yb = bk.empty(Yd.shape, dtype) if reorder else Yd
+            self.wb = None if wd is None else (bk.empty(wd.shape, dtype) if reorder else wd)
+            self._host_rows = None
+            #: This epoch's weights on the host (the loss sum of a lazy backend), in the order of ``self.wb``.
+            self.wb_host = None
+            if sample_weight is not None and bk is not NUMPY:
+                self.wb_host = np.empty_like(sample_weight) if reorder else sample_weight
+        else:
+            # Too large for the device: the rows are ordered on the host, and each chunk of whole
+            # batches is copied into one buffer on the device before its first batch (Step.run_epoch).
+            self._data = (self.X_aug, Y, sample_weight)
+            self._host_rows = tuple(
+                None if a is None else (np.empty_like(a) if reorder else a) for a in (self.X_aug, Y, sample_weight)
+            )
+            self.Xb = bk.empty((self.chunk, self.X_aug.shape[1]), dtype)
+            self.Yb = bk.empty((self.chunk, Y.shape[1]), dtype)
+            self.wb = None if sample_weight is None else bk.empty((self.chunk,), dtype)
+            self.wb_host = self._host_rows[2]
         # The mini-batches as views, made once: [x; 1] = Xb[i:j].T, (n_0 + 1, N_b), no copy.
         # Data-parallel: this rank's part [i + s, i + e) of each global batch [i, j).
         self.dp = data_parallel
         self.batches = []
+        self.bounds = []
+        #: {1-based batch: (first row, end row)} of the chunk to copy to the device before that batch.
+        self.uploads: dict[int, tuple[int, int]] | None = None if self.chunk is None else {}
         for i in range(0, n, batch_size):
             j = min(i + batch_size, n)
+            c0 = 0 if self.chunk is None else i // self.chunk * self.chunk  # rows before this buffer
+            if self.chunk is not None and i == c0:
+                self.uploads[len(self.batches) + 1] = (c0, min(c0 + self.chunk, n))
             s, e = (0, j - i) if data_parallel is None else data_parallel.part(j - i)
-            wbj = None if self.wb is None else self.wb[i + s : i + e]
-            self.batches.append((self.Xb[i + s : i + e].T, self.Yb[i + s : i + e].T, wbj, e - s, i, j))
-        self.workspaces = Workspaces(network.layer_sizes, network.activations, dtype)
+            r0, r1 = i + s - c0, i + e - c0
+            wbj = None if self.wb is None else self.wb[r0:r1]
+            self.batches.append((self.Xb[r0:r1, :].T, self.Yb[r0:r1, :].T, wbj, e - s))
+            self.bounds.append((i, j))
+        self.workspaces = Workspaces(network.layer_sizes, network.activations, dtype, bk)
         #: The gradient of the current batch, flat, in the layout of ``theta``; ``G[l-1]`` = [dW_l | db_l].
         #: Data-parallel: one more entry, the batch's loss sum, all-reduced with the gradient.
         size = network.layout.size
-        self._grad_ext = np.zeros(size + (data_parallel is not None), dtype)
+        self._grad_ext = bk.zeros(size + (data_parallel is not None), dtype)
         self.grad = self._grad_ext[:size]
         self.G = network.layout.blocks(self.grad)
         self.fold_lr = optimizer.folds_lr and not self.expanded and grad_hook is None and data_parallel is None
         if data_parallel is not None and self.expanded:
-            raise ConfigError(
-                'data-parallel training runs backpropagation (gradient="backprop"), not the expanded form'
-            )
+            raise ConfigError('data-parallel training runs backpropagation (gradient="backprop"), not the expanded form')
 
     def set_order(self, rows: np.ndarray | None) -> None:
         """Lay the rows out in this epoch's order (``rows``: 0-based indices), or keep the last order."""
         if rows is None:
             return
-        # NOTE: mode="clip" (the indices are valid by construction): with the default
-        # mode="raise", np.take buffers its output, which doubles the copy.
-        np.take(self.X_aug, rows, axis=0, out=self.Xb, mode="clip")
-        np.take(self.Y, rows, axis=0, out=self.Yb, mode="clip")
+        if self._host_rows is not None:  # chunks: ordered on the host, copied chunk by chunk
+            for src, out in zip(self._data, self._host_rows):
+                if src is not None:
+                    NUMPY.take_rows(src, rows, out=out)
+            return
+        bk = self.bk
+        Xd, Yd, wd = self._data
+        idx = bk.index(rows)  # the order is drawn on the host (the same random_state, the same batches)
+        bk.take_rows(Xd, idx, out=self.Xb)
+        bk.take_rows(Yd, idx, out=self.Yb)
         if self.w is not None:
-            np.take(self.w, rows, out=self.wb, mode="clip")
+            bk.take_rows(wd, idx, out=self.wb)
+            if bk is not NUMPY:
+                NUMPY.take_rows(self.w, rows, out=self.wb_host)
+
+    def _upload(self, c0: int, c1: int) -> None:
+        """Rows ``c0:c1`` of this epoch's order (on the host) into the device's chunk buffers."""
+        for src, out in zip(self._host_rows, (self.Xb, self.Yb, self.wb)):
+            if src is not None:
+                self.bk.copy_into(out[: c1 - c0, ...], src[c0:c1, ...])
 
     def run_epoch(self) -> EpochResult:
         """One pass over the mini-batches: forward, δ, gradients, update."""
@@ -170,13 +243,18 @@ class Step:
         fold = self.fold_lr and lr > 0
         scale = lr if fold else 1.0
         isfinite = math.isfinite
+        lazy = self.bk.lazy
+        losses = []  # a lazy backend's batch losses, 0-d arrays on the device, read after the loop
         loss_sum = 0.0
         steps = 0
         if self.dp is not None:
             return self._run_epoch_data_parallel()
-        for b, (A0, Yc, wc, N, _, _) in enumerate(self.batches, start=1):  # for i = 1:batch_size:size(X, 1)
+        uploads = self.uploads
+        for b, (A0, Yc, wc, N) in enumerate(self.batches, start=1):  # for i = 1:batch_size:size(X, 1)
+            if uploads is not None and b in uploads:  # (data larger than the device: the next chunk)
+                self._upload(*uploads[b])
             if self.expanded:  # the seed's §1.2 loop: every layer's gradient from scratch
-                g = _expanded(net, A0[:-1], Yc, loss, wc, self.denominator)
+                g = _expanded(net, A0[:-1, :], Yc, loss, wc, self.denominator)
                 J = g.loss
                 for Gl, dW, db in zip(G, g.dW, g.db):
                     Gl[:, :-1] = dW
@@ -185,9 +263,12 @@ class Step:
                 ws = self.workspaces(N)
                 _bp.forward(Wb, acts, A0, ws)  # z_l, a_l
                 J = _bp.loss_and_output_delta(loss, act_L, ws, Yc, wc, self.denominator, scale)  # δ_L
-            if not isfinite(J):
+            if lazy:
+                losses.append(J)
+            elif not isfinite(J):
                 return EpochResult(loss_sum, math.nan, b, J, steps)
-            loss_sum += J * (N if wc is None else float(wc.sum()))
+            else:
+                loss_sum += J * (N if wc is None else float(wc.sum()))
             if not self.expanded:
                 _bp.backward(Wb, acts, ws, G, delta_L_ready=True)  # [dW_l | db_l], l = L..1
             if self.grad_hook is not None:
@@ -197,7 +278,19 @@ class Step:
             else:
                 opt.step_flat(grad, in_place=False)  # the optimizer's rule; grad kept for its norm
             steps += 1
-        sq = float(np.dot(grad, grad))
+        if lazy:
+            # The losses read once (one wait for the device), summed as the NumPy path sums them.
+            # NOTE: a non-finite batch loss stops a NumPy epoch at once; here the epoch ran to its
+            # end (on NaNs), and the result is the same: the batch named, train() restoring θ.
+            if self.expanded or not losses:  # (the expanded form's losses are floats already)
+                Js = np.array([float(J) for J in losses])
+            else:
+                Js = self.bk.to_numpy(self.bk.xp.stack(losses))
+            for b, ((i, j), J) in enumerate(zip(self.bounds, Js.tolist()), start=1):
+                if not isfinite(J):
+                    return EpochResult(loss_sum, math.nan, b, J, b - 1)
+                loss_sum += J * (j - i if self.wb_host is None else float(self.wb_host[i:j].sum()))
+        sq = float(self.bk.sumsq(grad))
         if fold:
             sq /= lr * lr  # G held lr · dJ/dθ
         return EpochResult(loss_sum, sq, None, math.nan, steps)
@@ -212,21 +305,25 @@ class Step:
         net, opt, loss, dp = self.net, self.opt, self.loss, self.dp
         Wb, acts, act_L = net.blocks, net.activations, net.activations[-1]
         ext, grad, G = self._grad_ext, self.grad, self.G
+        weights = self.wb_host if self.wb_host is not None else self.wb  # this epoch's weights, on the host
+        uploads = self.uploads
         loss_sum = 0.0
         steps = 0
-        for b, (A0, Yc, wc, N, i, j) in enumerate(self.batches, start=1):
+        for b, ((A0, Yc, wc, N), (i, j)) in enumerate(zip(self.batches, self.bounds), start=1):
+            if uploads is not None and b in uploads:
+                self._upload(*uploads[b])
             if self.denominator is not None:
                 denominator = self.denominator  # the seed's fixed batch_size
-            elif self.wb is None:
+            elif weights is None:
                 denominator = j - i  # the global batch's rows
             else:
-                denominator = float(self.wb[i:j].sum())  # its weight
+                denominator = float(weights[i:j].sum())  # its weight
             if N == 0:  # a last batch with fewer rows than ranks: this rank adds nothing
                 ext[:] = 0.0
             else:
                 ws = self.workspaces(N)
                 _bp.forward(Wb, acts, A0, ws)
-                J = _bp.loss_and_output_delta(loss, act_L, ws, Yc, wc, denominator)
+                J = float(_bp.loss_and_output_delta(loss, act_L, ws, Yc, wc, denominator))
                 _bp.backward(Wb, acts, ws, G, delta_L_ready=True)
                 ext[-1] = J * (N if wc is None else float(wc.sum()))  # this rank's loss sum
             dp.all_reduce(ext)  # Σ over ranks: the global batch's gradient and loss sum
@@ -238,4 +335,4 @@ class Step:
                 self.grad_hook(grad)
             opt.step_flat(grad, in_place=False)
             steps += 1
-        return EpochResult(loss_sum, float(np.dot(grad, grad)), None, math.nan, steps)
+        return EpochResult(loss_sum, float(self.bk.sumsq(grad)), None, math.nan, steps)
