@@ -299,6 +299,8 @@ class Network:
         A0 = np.asarray(A0, dtype=self.dtype)
         ws = self.workspace(A0.shape[1])
         _bp.forward(self.blocks, self.activations, _bp.augment(A0), ws)
+        for a in ws.a[1:]:
+            a += 0.0  # -0 → +0 (the ReLU product's sign of zero, for display: backprop.forward's NOTE)
         return ForwardCache(ws.z[1:], [A0, *ws.a[1:]], ws)
 
     def predict_columns(self, A0: np.ndarray) -> np.ndarray:

@@ -77,8 +77,8 @@ from ..errors import ConfigError, DivergenceError, ShapeError
 from ..losses import Loss, get_loss
 from ..metrics import accuracy_score, mean_absolute_error, mean_squared_error, r2_score
 from ..network import GRADIENT_METHODS, Network
-from ..params import Integer, check
 from ..parameters import BlockParameters
+from ..params import Integer, check
 from .callbacks import Callback, EarlyStopping, PrintEvery, ProgressBar, TrainContext
 from .history import History
 from .optimizers import Optimizer, get_optimizer
