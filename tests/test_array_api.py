@@ -441,3 +441,22 @@ def test_data_in_chunks_equal_numpy(kind, case, monkeypatch):
     assert len(chunks) == 5 * 3
     np.testing.assert_allclose(net_d.theta, net_np.theta, rtol=1e-12, atol=1e-12)
     assert h_d.epochs[-1]["train_loss"] == pytest.approx(h_np.epochs[-1]["train_loss"], rel=1e-12)
+
+
+def test_estimator_device_hyper_parameter_and_tensor_input():
+    """MLPRegressor(device=...) trains where it says; torch tensors in, NumPy predictions out."""
+    torch = pytest.importorskip("torch")
+    from handgrad import MLPRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    y = X[:, 0] - X[:, 1] ** 2
+    ref = MLPRegressor(hidden_layer_sizes=(8,), max_iter=4, random_state=0).fit(X, y)
+    est = MLPRegressor(hidden_layer_sizes=(8,), max_iter=4, random_state=0, device="cpu")
+    est.fit(torch.tensor(X), torch.tensor(y))
+    pred = est.predict(torch.tensor(X))
+    assert isinstance(pred, np.ndarray)
+    np.testing.assert_allclose(pred, ref.predict(X), rtol=1e-12, atol=1e-12)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="cuda"):
+            MLPRegressor(max_iter=1, device="cuda").fit(X, y)

@@ -88,6 +88,7 @@ from typing import Any
 
 import numpy as np
 
+from . import backend
 from ._validation import check_sample_weight
 from .activations import sigmoid
 from .data import Dataset, Schema
@@ -649,6 +650,7 @@ class _BaseMLP:
                 mode=hooks.mode,
                 gradient=hooks.gradient,
                 permutations=hooks.permutations,
+                device=self._train_device,
             )
         except DivergenceError:
             # train() restored the last good parameters into network_: keep the
@@ -671,6 +673,9 @@ class _BaseMLP:
         hooks = _NO_HOOKS if hooks is None else hooks
         if not isinstance(hooks, FitHooks):
             raise ConfigError(f"hooks must be a FitHooks, got {type(hooks).__name__}")
+        # Where training runs: the `device` hyper-parameter, else where X lives (a torch tensor's device;
+        # NumPy arrays, lists and tables: NumPy on the CPU). X itself is validated on the host.
+        self._train_device = self.device if self.device is not None else _input_device(X)
         cold = not self.__sklearn_is_fitted__() or not (incremental or self.warm_start)
         if cold and classes is None and hooks.classes is not None:
             classes = list(hooks.classes)
@@ -974,6 +979,16 @@ def _has_categories(schema: Schema) -> bool:
     return any(col.kind == "categorical" for col in schema.columns)
 
 
+def _input_device(X):
+    """The device of an array-API input (a torch tensor's ``"cuda:0"``), or None for host data."""
+    if X is None or isinstance(X, np.ndarray) or hasattr(X, "columns") or isinstance(X, (list, tuple)):
+        return None
+    if type(X).__module__.split(".")[0] in ("torch", "cupy", "array_api_strict", "jax"):
+        dev = backend.device(X)
+        return None if dev is None or (str(dev) == "cpu" and type(X).__module__.startswith("torch")) else dev
+    return None
+
+
 def _feature_names(X) -> np.ndarray | None:
     """Column names of a DataFrame-like ``X`` (strings only), as an object array, else None."""
     cols = getattr(X, "columns", None)
@@ -1081,6 +1096,13 @@ class MLPRegressor(_BaseMLP):
     verbose : int, default 0
     dtype : {"float64", "float32"}, default "float64"
         The network's floating type.
+    device : None, "cpu", "cuda", "cuda:1", ...
+        Where training runs (:mod:`handgrad.backend`). None: where ``X`` lives — NumPy arrays
+        train with NumPy on the CPU, PyTorch tensors with PyTorch on their device; ``"cuda"``
+        trains with PyTorch on the GPU (``pip install "handgrad[gpu]"``). The data are
+        checked on the host and copied to the device once; the fitted network, ``predict``'s
+        result (a NumPy array, whatever the input) and the model file stay NumPy, so a model
+        trained on a GPU loads and predicts anywhere.
 
     Attributes
     ----------
@@ -1132,6 +1154,7 @@ class MLPRegressor(_BaseMLP):
         dtype="float64",
         momentum=None,
         output_activation="identity",
+        device=None,
     ):
         self._set_hyperparameters(locals())
 
@@ -1282,6 +1305,7 @@ class MLPClassifier(_BaseMLP):
         verbose=0,
         dtype="float64",
         momentum=None,
+        device=None,
     ):
         self._set_hyperparameters(locals())
 

@@ -154,6 +154,12 @@ def register(subparsers) -> None:
     )
     m.add_argument("--init-weights", metavar="INIT.npz", help="initial weights W1, b1, ... (see below)")
     m.add_argument("--float32", action="store_true", help="train in float32 (default float64)")
+    m.add_argument(
+        "--device",
+        metavar="DEV",
+        help="where training runs: cpu (default, NumPy) or cuda, cuda:1, ... (PyTorch on that GPU; "
+        'pip install "handgrad[gpu]"); the model file stays NumPy and loads anywhere',
+    )
     m.add_argument("--no-scale", action="store_true", help="do not standardise the inputs and the regression target")
 
     o = p.add_argument_group("optimisation")
@@ -424,6 +430,7 @@ def _build(args, cfg: Settings, data: _Data, state: TrainState | None) -> _Setup
         "random_state": args.seed,
         "dtype": np.dtype(cfg.dtype).name,
         "momentum": cfg.momentum,
+        "device": args.device,
     }
     if task == "regression":
         est = MLPRegressor(loss=loss, scale_target=cfg.scale, output_activation=cfg.output_activation, **params)
