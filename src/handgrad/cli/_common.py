@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .. import metrics
+from .._files import check_destination
 from ..data import ColumnSpec, Dataset, Schema
 from ..errors import HandgradError, ModelFileError
 from ..estimators import MLPClassifier, MLPRegressor, load
@@ -56,7 +57,32 @@ def delimiter_arg(text: str) -> str:
     return DELIMITER_NAMES.get(text, text)
 
 
+def add_number_format(parser) -> None:
+    """``--decimal`` and ``--thousands`` (train, predict, evaluate): how the CSV files write numbers."""
+    parser.add_argument(
+        "--decimal", default=".", metavar="MARK", help="decimal mark of the CSV numbers (default '.'; e.g. ',')"
+    )
+    parser.add_argument(
+        "--thousands", metavar="SEP", help="thousands separator of the CSV numbers (default none; e.g. ',' or '.')"
+    )
+
+
 # ------------------------------------------------------------------ output files
+def check_output(path, *, force: bool, flag: str = "") -> Path:
+    """:func:`handgrad._files.check_destination` for a command-line output, before any work is done.
+
+    Refuses a directory, a missing folder, an existing regular file without
+    ``--force``, a read-only or unwritable folder (one line naming ``path`` and
+    ``flag``); a device, FIFO or ``/dev/stdout`` is written into.
+    """
+    try:
+        check_destination(path, force=force, error=UsageError)
+    except UsageError as exc:
+        hint = f" ({flag})" if flag else ""
+        raise usage_error(str(exc).replace("force=True (--force)", "--force") + hint) from None
+    return Path(path)
+
+
 def check_new_file(path, *, force: bool, what: str, flag: str = "") -> Path:
     """Refuse, before any work is done, to write ``path`` if it exists (unless ``force``).
 
