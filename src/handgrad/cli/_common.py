@@ -28,6 +28,7 @@ from ..data import ColumnSpec, Dataset, Schema
 from ..errors import HandgradError, ModelFileError
 from ..estimators import MLPClassifier, MLPRegressor, load
 from ..modelfile import atomic_write
+from ..preprocessing import constant_columns
 from . import UsageError
 
 #: Written in a model's metadata so that ``predict`` knows how to read it.
@@ -250,6 +251,13 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
         "mae": metrics.mean_absolute_error(y, pred),
         "r2": metrics.r2_score(y, pred),
     }
+
+
+def r2_text(r2, y: np.ndarray, width: int = 0) -> str:
+    """R² as printed: ``undefined`` where the target ``y`` (n_samples,) is constant (its variance, R²'s denominator, is 0)."""
+    if r2 is None or constant_columns(y) or not np.isfinite(r2):
+        return f"{'undefined':>{width}}"
+    return f"{r2:>{width}.4f}" if width else f"{r2:.6f}"
 
 
 def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, Any]:

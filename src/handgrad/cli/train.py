@@ -38,7 +38,7 @@ from ..estimators import DEFAULTS, FitHooks, MLPClassifier, MLPRegressor
 from ..init import INITS, default_init
 from ..losses import LOSSES, get_loss
 from ..network import GRADIENT_METHODS
-from ..preprocessing import check_precision, constant_warnings
+from ..preprocessing import check_precision, constant_columns, constant_warnings
 from ..training import Callback, History, PrintEvery, TrainState
 from ._common import (
     MISSING_CHOICES,
@@ -264,6 +264,8 @@ def run(args: argparse.Namespace) -> int:
     plan, plot_notes = plan_plots(args, data.task, data.train.n_features, default_run, outputs.run)
     setup = _build(args, cfg, data, state)
     metric = None if cfg.seed_mode else ("r2" if data.task == "regression" else "accuracy")
+    if metric == "r2" and any(constant_columns(part.y) for part in (data.train, data.valid) if part is not None):
+        metric = None  # R² is undefined for a constant target: said once (a warning), not printed every epoch
     callbacks, recorder = _callbacks(cfg, data, setup, plan, metric)
     config = _checkpoint_config(args, outputs)
     if not args.quiet:
