@@ -25,6 +25,35 @@ def _have_matplotlib() -> bool:
     return True
 
 
+#: The ``--plot-*`` flags that name one image file each.
+PLOT_KINDS = ("loss", "pred", "fit", "gif", "boundary", "activations")
+
+
+def check_plot_flags(args) -> None:
+    """Before the data are read: ``--plot`` is not a file, each ``--plot-*`` file has an image suffix and can be written.
+
+    (:func:`plan_plots` decides later which plots apply to the data.)
+    """
+    if args.plot and Path(args.plot).exists() and not Path(args.plot).is_dir():
+        raise usage_error(f"{args.plot}: is a file; --plot takes a folder to write the plots into")
+    explicit = {k: getattr(args, f"plot_{k}") for k in PLOT_KINDS if getattr(args, f"plot_{k}", None)}
+    if not explicit or not _have_matplotlib():
+        return  # plan_plots says how to get matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    formats = sorted(FigureCanvasAgg.get_supported_filetypes())
+    for kind, name in explicit.items():
+        path = Path(name)
+        if kind == "gif" and path.suffix.lower() != ".gif":
+            raise usage_error(f"{path}: the animation is a GIF; give a file name ending in .gif (--plot-gif)")
+        if kind != "gif" and path.suffix.lower().lstrip(".") not in formats:
+            raise usage_error(
+                f"{path}: the suffix {path.suffix or '(none)'!r} is not an image format matplotlib writes "
+                f"({', '.join('.' + f for f in formats)}) (--plot-{kind})"
+            )
+        check_output(path, force=args.force, flag=f"--plot-{kind}")
+
+
 def plan_plots(args, task: str, n_features: int, default_run: bool, run: RunFolder) -> tuple[dict, list[str]]:
     """``({kind: path}, notes)``: which plots to draw where, decided (and checked) before training."""
     regression = task == "regression"

@@ -52,7 +52,7 @@ from ._common import (
     usage_error,
 )
 from ._interrupt import PER_INVOCATION, Checkpointer, Interrupted, graceful_stop, restore
-from ._plots import ScaledFitRecorder, draw_plots, plan_plots
+from ._plots import ScaledFitRecorder, check_plot_flags, draw_plots, plan_plots
 from ._report import Report, loss_units, print_metrics
 from ._seed_files import export_weights, read_init_weights, read_permutations
 from ._train_data import DEFAULT_DATASET, load_data
@@ -321,6 +321,7 @@ def _plan_outputs(args, run_folder_path: str | None) -> _Outputs:
     if args.no_save and args.model:
         raise usage_error(f"--no-save and -o {args.model} contradict each other: drop one")
     _check_runs_dir(args.runs_dir)
+    check_plot_flags(args)
     model_path = None
     if not args.no_save:
         model_path = Path(args.model) if args.model else run.planned / "model.npz"
