@@ -715,6 +715,17 @@ CASES = [
         "still-a-device",
     ),
     Case(
+        "cli: float32 model, 1e300 in the second chunk",
+        {
+            "big.csv": "a,b\n" + "".join(f"{i % 7},{'1e300' if i == 15000 else i % 5}\n" for i in range(20_000)),
+            "m.npz": model32,
+        },
+        "{hg} predict m.npz big.csv -o p.csv",
+        2,
+        "big.csv: 'b' holds 1e+300 at row 15000, which cannot be scaled to float32",
+        ("keep.txt", "m.npz"),
+    ),
+    Case(
         "cli: predict > /dev/full",
         {"f.csv": GOOD, "m.npz": model},
         "{hg} predict m.npz f.csv > /dev/full",

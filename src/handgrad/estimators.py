@@ -98,6 +98,7 @@ from .errors import (  # NotFittedError, NonNumericError: defined in errors, imp
     DataError,
     DivergenceError,
     ModelFileError,
+    NonFiniteError,
     NonNumericError,
     NotFittedError,
     ShapeError,
@@ -591,9 +592,26 @@ class _BaseMLP:
     def _set_target_scaling(self, Y: np.ndarray, w: np.ndarray | None) -> None:
         """Regressor: standardise targets; classifier: nothing (overridden)."""
 
-    def _scaled_X(self, X: np.ndarray) -> np.ndarray:
-        """``X`` (n_samples, n_features) standardised, in the network's dtype."""
-        return standardise(X, self.x_mean_, self.x_scale_, self.network_.dtype)
+    def _scaled_X(self, X: np.ndarray, source=None) -> np.ndarray:
+        """``X`` (n_samples, n_features) standardised, in the network's dtype.
+
+        A value that cannot be scaled is an error naming its column; for a Dataset
+        ``source`` (a chunk of a file), its row is the file's, not the chunk's.
+        """
+        schema = getattr(self, "schema_", None)
+        names = schema.feature_names if schema is not None else getattr(self, "feature_names_in_", None)
+        names = None if names is None else [str(n) for n in names]
+        try:
+            return standardise(X, self.x_mean_, self.x_scale_, self.network_.dtype, names=names)
+        except NonFiniteError as exc:
+            where = _rows_of(source)
+            if where.get("rows") is None:
+                raise
+            with np.errstate(all="ignore"):
+                bad = ~np.isfinite((X / self.x_scale_ - self.x_mean_ / self.x_scale_).astype(self.network_.dtype))
+            i = int(np.argwhere(bad)[0][0])
+            message = str(exc).replace(f" at row {i},", f" at row {int(where['rows'][i])},", 1)
+            raise NonFiniteError(f"{where['where']}: {message}" if where["where"] else message) from None
 
     def _run(self, X, Y, w, *, epochs: int, early_stopping: bool, stratify=None, validation=None, hooks=_NO_HOOKS):
         """Train ``network_`` for up to ``epochs`` epochs on (X, Y) in the network's units.
@@ -743,8 +761,8 @@ class _BaseMLP:
     def _network_output(self, X) -> np.ndarray:
         """The raw network output for ``X``: shape (n_samples, n_outputs_)."""
         self._check_is_fitted()
-        X = self._validate_X(X, reset=False)
-        return np.asarray(self.network_.predict_columns(self._scaled_X(X).T).T, dtype=np.float64)
+        Xv = self._validate_X(X, reset=False)
+        return np.asarray(self.network_.predict_columns(self._scaled_X(Xv, X).T).T, dtype=np.float64)
 
     # ---------------------------------------------------------------- saving
     def to_arrays_and_metadata(self) -> tuple[dict[str, np.ndarray], dict]:
