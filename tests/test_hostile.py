@@ -141,6 +141,16 @@ def decimal_model(folder: Path) -> None:
     train_model_of(folder, SEMICOLON, "--delimiter", ";", "--decimal", ",", "--thousands", ".")
 
 
+def checkpoint_from_pipe(folder: Path) -> None:
+    """A checkpoint of a run that read --train from process substitution (``<(cat f.csv)``)."""
+    (folder / "f.csv").write_text(GOOD)
+    command = (
+        f"{HG} train --train <(cat f.csv) --target y --epochs 2 --checkpoint-every 1 --checkpoint c.npz --no-save -q"
+    )
+    r = subprocess.run(["bash", "-c", command], cwd=folder, env=ENV, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
 def model32(folder: Path) -> None:
     model(folder, "m.npz", "--float32")
 
@@ -909,6 +919,14 @@ CASES = [
         2,
         "is not one of",
         ("keep.txt", "c.npz"),
+    ),
+    Case(
+        "cli: resume a run that read a pipe",
+        {"c.npz": checkpoint_from_pipe},
+        "{hg} train --resume c.npz",
+        2,
+        "the run read --train from a pipe or standard input (/dev/fd/",
+        ("keep.txt", "c.npz", "f.csv"),
     ),
     Case(
         "cli: derive -o an existing file",

@@ -166,6 +166,15 @@ def restore(args, parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, 
     except (KeyError, TypeError, ValueError) as exc:
         raise usage_error(f"{args.resume}: the checkpoint is incomplete: {exc}") from None
     _check_stored_args(args.resume, cli["args"], parser)
+    for flag in ("train", "valid", "test"):
+        source = cli["args"].get(flag)
+        if isinstance(source, str) and (
+            source == "-" or source.startswith(("/dev/fd/", "/proc/self/fd/", "/dev/stdin"))
+        ):
+            raise usage_error(
+                f"{args.resume}: the run read --{flag} from a pipe or standard input ({source}), which cannot be "
+                "read again; resuming needs the same rows: start a new run from a file"
+            )
     restored = argparse.Namespace(**{**vars(args), **cli["args"]})
     restored.resume, restored.quiet, restored.force = args.resume, args.quiet, args.force
     for name, digest in cli.get("digests", {}).items():
