@@ -52,6 +52,7 @@ from handgrad.preprocessing import (
     scaling_stats,
     standardise,
     unstandardise,
+    weighted_mean_std,
 )
 
 HG = f"{sys.executable} -m handgrad"
@@ -366,6 +367,21 @@ def lib_memory_of_this_machine(folder: Path) -> str:
     with pytest.raises(MemoryLimitError, match=r"twice of it needs about .* this machine has .* available"):
         check_memory(2 * available + (1 << 30), "twice of it")
     return "known"
+
+
+def lib_blocked_statistics(folder: Path) -> str:
+    """The scaling statistics taken a few columns at a time equal, bit for bit, the whole-array formula."""
+    rng = np.random.default_rng(3)
+    for n, d in ((2_000_000, 3), (700_000, 13), (1000, 37)):
+        for order in "CF":
+            X = np.asarray(rng.standard_normal((n, d)) * 1e300 + 3e300, order=order)
+            m = np.max(np.abs(X), axis=0)
+            Xs = X / m
+            mean = Xs.mean(axis=0)
+            std = np.sqrt(((Xs - mean) ** 2).mean(axis=0))
+            got = weighted_mean_std(X)
+            assert np.array_equal(got[0], mean * m) and np.array_equal(got[1], std * m), (n, d, order)
+    return "identical"
 
 
 def lib_fit_huge_network(folder: Path) -> None:
@@ -935,6 +951,7 @@ CASES = [
         2,
         "keep.txt: the file already exists; pass --force",
     ),
+    Case("lib: scaling statistics in blocks of columns", {}, lib_blocked_statistics, None, "identical"),
     Case(
         "lib: fit a network too large for the machine",
         {},
