@@ -89,7 +89,8 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from ._validation import check_sample_weight
+from ._memory import check_memory, estimate_training_bytes
+from ._validation import check_sample_weight, too_large_error
 from .activations import sigmoid
 from .data import Dataset, Schema
 from .data.frame import as_raw_table, is_frame, is_table
@@ -98,6 +99,7 @@ from .errors import (  # NotFittedError, NonNumericError: defined in errors, imp
     DataError,
     DivergenceError,
     ModelFileError,
+    NonFiniteError,
     NonNumericError,
     NotFittedError,
     ShapeError,
@@ -107,8 +109,11 @@ from .losses import Loss, check_task, default_for_task, for_task, softmax
 from .metrics import accuracy_score, r2_score
 from .modelfile import load_model, save_model
 from .network import Network
+from .params import RULES, AnyOf, Boolean, Integer, Interval, Options, check
 from .preprocessing import (
     LabelEncoder,
+    check_precision,
+    check_predictions,
     classes_from_json,
     classes_to_json,
     one_hot,
@@ -365,6 +370,8 @@ class _BaseMLP:
             X = X.astype(np.float64, copy=False)
         except (TypeError, ValueError) as exc:
             raise NonNumericError(f"X must be numeric; could not convert it to float: {exc}") from None
+        except OverflowError:  # an object array holding an integer beyond float64 (10**400)
+            raise too_large_error(X, "X", np.float64) from None
         if X.ndim != 2:
             raise ShapeError(
                 f"Expected a 2-D array X of shape (n_samples, n_features), got an array of shape {X.shape}"
@@ -477,41 +484,29 @@ class _BaseMLP:
             raise DataError(msg)
 
     def _check_hyperparameters(self) -> None:
-        """Validate the hyper-parameters (in ``fit``, never in ``__init__``/``set_params``)."""
-        h = self.hidden_layer_sizes
-        sizes = [h] if isinstance(h, (int, np.integer)) else list(h)
-        if any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in sizes):
-            raise ConfigError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
+        """Validate the hyper-parameters (in ``fit``, never in ``__init__``/``set_params``).
+
+        Through :func:`handgrad.params.check`, the rules the command line and ``train()`` use.
+        """
+        check("hidden_layer_sizes", self.hidden_layer_sizes)
         # max_iter=0 keeps the initial weights (the command line's --epochs 0: look at them, export them)
-        if not (isinstance(self.max_iter, (int, np.integer)) and not isinstance(self.max_iter, bool)
-                and self.max_iter >= 0):  # fmt: skip
-            raise ConfigError(f"max_iter must be an integer >= 0 (epochs), got {self.max_iter!r}")
-        bs = self.batch_size
-        if not (bs == "auto" or (isinstance(bs, (int, np.integer)) and not isinstance(bs, bool) and bs >= 1)):
-            raise ConfigError(f"batch_size must be 'auto' or an integer >= 1, got {bs!r}")
-        if self.learning_rate is not None and not (float(self.learning_rate) > 0):
-            raise ConfigError(f"learning_rate must be > 0 or None, got {self.learning_rate!r}")
-        if not float(self.weight_decay) >= 0:
-            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        if self.early_stopping not in ("auto", True, False):
-            raise ConfigError(f"early_stopping must be 'auto', True or False, got {self.early_stopping!r}")
-        if not 0 < float(self.validation_fraction) < 1:
-            raise ConfigError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}")
-        if not (isinstance(self.n_init, (int, np.integer)) and not isinstance(self.n_init, bool) and self.n_init >= 1):
-            raise ConfigError(f"n_init must be an integer >= 1, got {self.n_init!r}")
-        if not (isinstance(self.patience, (int, np.integer)) and self.patience >= 1):
-            raise ConfigError(f"patience must be an integer >= 1 (epochs), got {self.patience!r}")
-        if not float(self.min_delta) >= 0:
-            raise ConfigError(f"min_delta must be >= 0, got {self.min_delta!r}")
+        check("max_iter", self.max_iter, "epochs")
+        check("batch_size", self.batch_size, AnyOf(Options({"auto"}), RULES["batch_size"]))
+        check("learning_rate", self.learning_rate)
+        check("weight_decay", self.weight_decay)
+        check("early_stopping", self.early_stopping, AnyOf(Options({"auto"}), Boolean()))
+        # NOTE: (0, 1) here, not the rule's [0, 1): the estimators hold out rows only when early stopping.
+        check("validation_fraction", self.validation_fraction, Interval(float, 0, 1, closed="neither"))
+        check("n_init", self.n_init, Integer(low=1))
+        check("patience", self.patience)
+        check("min_delta", self.min_delta)
         if self.momentum is not None:
-            if not 0 <= float(self.momentum) < 1:
-                raise ConfigError(f"momentum must lie in [0, 1) or be None, got {self.momentum!r}")
+            check("momentum", self.momentum)
             if isinstance(self.optimizer, str) and self.optimizer.lower() in ("adam", "adamw"):
                 raise ConfigError(
                     f"momentum applies to sgd, momentum and nesterov, not to optimizer={self.optimizer!r}"
                 )
-        if np.dtype(self.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise ConfigError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        check("dtype", self.dtype)
 
     # --------------------------------------------------------------- fitting
     def _hidden_sizes(self) -> list[int]:
@@ -554,6 +549,13 @@ class _BaseMLP:
     def _initialise(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None) -> None:
         """Cold start: validated settings, the generator, the scaling statistics."""
         self._check_hyperparameters()
+        # Refuse, before allocating, a network the machine cannot hold (not a MemoryError later).
+        sizes = [X.shape[1], *self._hidden_sizes(), Y.shape[1]]
+        check_memory(
+            estimate_training_bytes(sizes, X.shape[0], self._batch_size(X.shape[0]), np.dtype(self.dtype)),
+            f"training a network of {sizes} on {X.shape[0]} rows",
+            hint="use fewer or narrower hidden layers (hidden_layer_sizes)",
+        )
         # One generator per cold start: each initialisation draws from it, then
         # every training call takes a fresh seed from it (reproducible end to end).
         self._rng = as_generator(self.random_state)
@@ -591,9 +593,26 @@ class _BaseMLP:
     def _set_target_scaling(self, Y: np.ndarray, w: np.ndarray | None) -> None:
         """Regressor: standardise targets; classifier: nothing (overridden)."""
 
-    def _scaled_X(self, X: np.ndarray) -> np.ndarray:
-        """``X`` (n_samples, n_features) standardised, in the network's dtype."""
-        return standardise(X, self.x_mean_, self.x_scale_, self.network_.dtype)
+    def _scaled_X(self, X: np.ndarray, source=None) -> np.ndarray:
+        """``X`` (n_samples, n_features) standardised, in the network's dtype.
+
+        A value that cannot be scaled is an error naming its column; for a Dataset
+        ``source`` (a chunk of a file), its row is the file's, not the chunk's.
+        """
+        schema = getattr(self, "schema_", None)
+        names = schema.feature_names if schema is not None else getattr(self, "feature_names_in_", None)
+        names = None if names is None else [str(n) for n in names]
+        try:
+            return standardise(X, self.x_mean_, self.x_scale_, self.network_.dtype, names=names)
+        except NonFiniteError as exc:
+            where = _rows_of(source)
+            if where.get("rows") is None:
+                raise
+            with np.errstate(all="ignore"):
+                bad = ~np.isfinite((X / self.x_scale_ - self.x_mean_ / self.x_scale_).astype(self.network_.dtype))
+            i = int(np.argwhere(bad)[0][0])
+            message = str(exc).replace(f" at row {i},", f" at row {int(where['rows'][i])},", 1)
+            raise NonFiniteError(f"{where['where']}: {message}" if where["where"] else message) from None
 
     def _run(self, X, Y, w, *, epochs: int, early_stopping: bool, stratify=None, validation=None, hooks=_NO_HOOKS):
         """Train ``network_`` for up to ``epochs`` epochs on (X, Y) in the network's units.
@@ -603,6 +622,7 @@ class _BaseMLP:
         :func:`handgrad.training.split.validation_split`), recorded in ``validation_indices_``.
         """
         dtype = self.network_.dtype
+        check_precision(Y, dtype, what="y")  # a target beyond float32 (raw, scale_target=False)
         Y = Y.astype(dtype, copy=False)
         self._optimizer.lr = self._base_lr  # a schedule counts from the base rate, not from where it left off
         seed = int(self._rng.integers(2**63 - 1))  # a new, reproducible batch order for every call
@@ -746,8 +766,8 @@ class _BaseMLP:
     def _network_output(self, X) -> np.ndarray:
         """The raw network output for ``X``: shape (n_samples, n_outputs_)."""
         self._check_is_fitted()
-        X = self._validate_X(X, reset=False)
-        return np.asarray(self.network_.predict_columns(self._scaled_X(X).T).T, dtype=np.float64)
+        Xv = self._validate_X(X, reset=False)
+        return np.asarray(self.network_.predict_columns(self._scaled_X(Xv, X).T).T, dtype=np.float64)
 
     # ---------------------------------------------------------------- saving
     def to_arrays_and_metadata(self) -> tuple[dict[str, np.ndarray], dict]:
@@ -973,6 +993,13 @@ def _from_release0_cli(path, loaded) -> MLPRegressor | MLPClassifier:
     est._optimizer = est._make_optimizer()
     est._base_lr = est._optimizer.lr
     return est
+
+
+def _rows_of(X) -> dict:
+    """How errors about the rows of ``X`` name them: a Dataset's file and row indices, else positions."""
+    if isinstance(X, Dataset):
+        return {"rows": X.rows, "where": str(X.name or "")}
+    return {}
 
 
 def _has_categories(schema: Schema) -> bool:
@@ -1221,6 +1248,7 @@ class MLPRegressor(_BaseMLP):
         """
         Z = self._network_output(X)
         Y = unstandardise(Z, self.y_mean_, self.y_scale_)
+        check_predictions(Y, **_rows_of(X))  # never a silent NaN/inf (float32 overflowing, a stored scale too large)
         return Y[:, 0] if self.n_outputs_ == 1 else Y
 
     def score(self, X, y, sample_weight=None) -> float:
@@ -1417,6 +1445,7 @@ class MLPClassifier(_BaseMLP):
         For multi-label, the probability of each label, shape (n_samples, n_labels).
         """
         Z = self._network_output(X)  # logits
+        check_predictions(Z, **_rows_of(X))  # a NaN/inf logit gives no probability
         if self._multilabel:
             return sigmoid(Z)
         if self.n_outputs_ == 1:

@@ -77,7 +77,31 @@ def weighted_mean_std(X: np.ndarray, sample_weight: np.ndarray | None = None) ->
     (``(1e300)² = inf`` made the variance infinite and the scaled data zero),
     and values near 1e-300 do not underflow them to 0 (which made the column
     look constant). ``mean = m · mean(X/m)``, ``std = m · std(X/m)``.
+
+    NOTE: unweighted, the columns are taken a few at a time (:data:`_BLOCK`
+    values), so the temporaries are a small part of ``X`` rather than three copies
+    of it (a 1,000,000 × 30 table: 32 MB instead of 720 MB); each column's sums
+    run in the same order as over the whole array, so the figures are the same.
     """
+    X = np.asarray(X)
+    step = max(2, _BLOCK // max(X.shape[0], 1))
+    if sample_weight is not None or X.ndim != 2 or X.shape[1] <= step:
+        return _mean_std(X, sample_weight)
+    starts = list(range(0, X.shape[1], step))
+    if X.shape[1] - starts[-1] == 1:
+        # NOTE: never a block of one column: alone, a column of a C-ordered X is contiguous and
+        # NumPy would sum it pairwise, not row after row as in the whole array (the last bit differs).
+        starts.pop()
+    parts = [_mean_std(X[:, j:k], None) for j, k in zip(starts, [*starts[1:], X.shape[1]])]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+#: Values per block of columns in :func:`weighted_mean_std` and :func:`_column_magnitude` (32 MB of float64).
+_BLOCK = 1 << 22
+
+
+def _mean_std(X: np.ndarray, sample_weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`weighted_mean_std` of all of ``X`` (n_samples, n_features) at once."""
     m = _column_magnitude(X)
     Xs = X / m
     if sample_weight is None:
@@ -94,7 +118,10 @@ def weighted_mean_std(X: np.ndarray, sample_weight: np.ndarray | None = None) ->
 
 def _column_magnitude(X: np.ndarray) -> np.ndarray:
     """Largest |x| of each column of ``X`` (n_samples, n_features), 1 for an all-zero column."""
-    m = np.max(np.abs(X), axis=0) if X.shape[0] else np.ones(X.shape[1])
+    if not X.shape[0]:
+        return np.where(np.ones(X.shape[1]) > 0, np.ones(X.shape[1]), 1.0)
+    step = max(1, _BLOCK // X.shape[0])
+    m = np.concatenate([np.max(np.abs(X[:, j : j + step]), axis=0) for j in range(0, X.shape[1], step)])
     return np.where(m > 0, m, 1.0)
 
 
@@ -244,7 +271,8 @@ def standardise(
     with np.errstate(over="ignore", invalid="ignore"):
         # NOTE: X/scale − mean/scale rather than (X − mean)/scale: the difference of two
         # values near ±1e308 overflows although the scaled result is moderate.
-        out = X / scale - mean / scale
+        out = X / scale
+        np.subtract(out, mean / scale, out=out)  # in place: one copy of X, not two
         if dtype is not None:
             out = out.astype(dtype, copy=False)
     _check_representable(out, X, names, "scaled" if dtype is None else f"scaled to {np.dtype(dtype).name}")

@@ -104,6 +104,22 @@ def _sigterm_as_exception():
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0, 1, 2, 130 or 143)."""
+    # NOTE: Ctrl-C while the sub-commands are imported or the arguments parsed (the first
+    # half second of a run) is the same one line and exit code as later on, not a traceback.
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    code = 143 if isinstance(exc, Terminated) else 130
+    what = "terminated (SIGTERM)" if code == 143 else "interrupted"
+    print(f"handgrad: {what}", file=sys.stderr)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     choices = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
@@ -135,10 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as exc:
             return error(f"{exc.filename or ''}: {exc.strerror or exc}")
         except KeyboardInterrupt as exc:
-            code = 143 if isinstance(exc, Terminated) else 130
-            what = "terminated (SIGTERM)" if code == 143 else "interrupted"
-            print(f"handgrad: {what}", file=sys.stderr)
-            return code
+            return _interrupted(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

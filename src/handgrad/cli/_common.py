@@ -23,11 +23,13 @@ from typing import Any
 import numpy as np
 
 from .. import metrics
+from .._files import check_destination
 from ..data import ColumnSpec, Dataset, Schema
 from ..errors import HandgradError, ModelFileError
 from ..estimators import MLPClassifier, MLPRegressor, load
 from ..losses import get_loss
 from ..modelfile import atomic_write
+from ..preprocessing import constant_columns
 from . import UsageError
 
 #: Written in a model's metadata so that ``predict`` knows how to read it.
@@ -57,7 +59,32 @@ def delimiter_arg(text: str) -> str:
     return DELIMITER_NAMES.get(text, text)
 
 
+def add_number_format(parser) -> None:
+    """``--decimal`` and ``--thousands`` (train, predict, evaluate): how the CSV files write numbers."""
+    parser.add_argument(
+        "--decimal", default=".", metavar="MARK", help="decimal mark of the CSV numbers (default '.'; e.g. ',')"
+    )
+    parser.add_argument(
+        "--thousands", metavar="SEP", help="thousands separator of the CSV numbers (default none; e.g. ',' or '.')"
+    )
+
+
 # ------------------------------------------------------------------ output files
+def check_output(path, *, force: bool, flag: str = "") -> Path:
+    """:func:`handgrad._files.check_destination` for a command-line output, before any work is done.
+
+    Refuses a directory, a missing folder, an existing regular file without
+    ``--force``, a read-only or unwritable folder (one line naming ``path`` and
+    ``flag``); a device, FIFO or ``/dev/stdout`` is written into.
+    """
+    try:
+        check_destination(path, force=force, error=UsageError)
+    except UsageError as exc:
+        hint = f" ({flag})" if flag else ""
+        raise usage_error(str(exc).replace("force=True (--force)", "--force") + hint) from None
+    return Path(path)
+
+
 def check_new_file(path, *, force: bool, what: str, flag: str = "") -> Path:
     """Refuse, before any work is done, to write ``path`` if it exists (unless ``force``).
 
@@ -225,6 +252,13 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
         "mae": metrics.mean_absolute_error(y, pred),
         "r2": metrics.r2_score(y, pred),
     }
+
+
+def r2_text(r2, y: np.ndarray, width: int = 0) -> str:
+    """R² as printed: ``undefined`` where the target ``y`` (n_samples,) is constant (its variance, R²'s denominator, is 0)."""
+    if r2 is None or constant_columns(y) or not np.isfinite(r2):
+        return f"{'undefined':>{width}}"
+    return f"{r2:>{width}.4f}" if width else f"{r2:.6f}"
 
 
 def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, Any]:

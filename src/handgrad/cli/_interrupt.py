@@ -93,6 +93,61 @@ class Checkpointer:
         self.written = path
 
 
+def _check_stored_args(where, stored, parser: argparse.ArgumentParser) -> None:
+    """Validate a checkpoint's stored arguments as the parser validates the command line's.
+
+    A checkpoint is a file a person can edit (``"epochs": "twenty"``): each stored
+    value must be what its flag's parser would have produced (its type, its
+    choices, one value or a list); otherwise a one-line error names the flag.
+    """
+    if not isinstance(stored, dict):
+        raise usage_error(f"{where}: the checkpoint's stored arguments are not a table; it was edited or is damaged")
+    actions = {a.dest: a for a in parser._actions if a.option_strings}
+    for dest, value in stored.items():
+        action = actions.get(dest)
+        if action is None or value is None or value == action.default:
+            continue
+        flag = action.option_strings[-1]
+        problem = _stored_value_problem(action, value)
+        if problem:
+            raise usage_error(
+                f"{where}: the checkpoint stores {flag} {value!r}, which {problem}; "
+                "the checkpoint was edited or is damaged (start a new run)"
+            )
+
+
+def _stored_value_problem(action: argparse.Action, value) -> str | None:
+    """Why ``value`` is not what ``action`` parses to, or None."""
+    if action.nargs == 0:  # store_true / store_false / version ...
+        return None if isinstance(value, bool) else "is not true or false"
+    if isinstance(action, argparse.BooleanOptionalAction):
+        return None if isinstance(value, bool) else "is not true or false"
+    if action.nargs in ("*", "+") or isinstance(action.nargs, int):
+        if not isinstance(value, list):
+            return "is not a list"
+        items = value
+    else:
+        items = [value]
+    convert = action.type or str
+    for item in items:
+        if isinstance(item, (bool, dict, list)) or item is None:
+            return f"holds {item!r}, not a {getattr(convert, '__name__', 'value')}"
+        if convert in (int, float):
+            if not isinstance(item, (int, float)) or (convert is int and not isinstance(item, int)):
+                return f"is not a{'n integer' if convert is int else ' number'}"
+        else:
+            if not isinstance(item, str):
+                return "is not text"
+            try:
+                if convert is not str:
+                    convert(item)
+            except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
+                return f"is not accepted ({exc})"
+        if action.choices is not None and item not in action.choices:
+            return f"is not one of {sorted(action.choices)}"
+    return None
+
+
 def restore(args, parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, TrainState, dict]:
     """The run's arguments and state from ``--resume CHECKPOINT``; ``parser`` is the ``train`` parser (its defaults)."""
     flags = {a.dest: a.option_strings[0] for a in parser._actions if a.option_strings}
@@ -110,6 +165,16 @@ def restore(args, parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, 
         state = TrainState.from_arrays_and_metadata(arrays, meta)
     except (KeyError, TypeError, ValueError) as exc:
         raise usage_error(f"{args.resume}: the checkpoint is incomplete: {exc}") from None
+    _check_stored_args(args.resume, cli["args"], parser)
+    for flag in ("train", "valid", "test"):
+        source = cli["args"].get(flag)
+        if isinstance(source, str) and (
+            source == "-" or source.startswith(("/dev/fd/", "/proc/self/fd/", "/dev/stdin"))
+        ):
+            raise usage_error(
+                f"{args.resume}: the run read --{flag} from a pipe or standard input ({source}), which cannot be "
+                "read again; resuming needs the same rows: start a new run from a file"
+            )
     restored = argparse.Namespace(**{**vars(args), **cli["args"]})
     restored.resume, restored.quiet, restored.force = args.resume, args.quiet, args.force
     for name, digest in cli.get("digests", {}).items():

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import plots
 from ..training import Callback
-from ._common import CLASSIFICATION, RunFolder, check_new_file, model_loss, usage_error
+from ._common import CLASSIFICATION, RunFolder, check_output, model_loss, usage_error
 
 
 def _have_matplotlib() -> bool:
@@ -23,6 +23,35 @@ def _have_matplotlib() -> bool:
     except ImportError:
         return False
     return True
+
+
+#: The ``--plot-*`` flags that name one image file each.
+PLOT_KINDS = ("loss", "pred", "fit", "gif", "boundary", "activations")
+
+
+def check_plot_flags(args) -> None:
+    """Before the data are read: ``--plot`` is not a file, each ``--plot-*`` file has an image suffix and can be written.
+
+    (:func:`plan_plots` decides later which plots apply to the data.)
+    """
+    if args.plot and Path(args.plot).exists() and not Path(args.plot).is_dir():
+        raise usage_error(f"{args.plot}: is a file; --plot takes a folder to write the plots into")
+    explicit = {k: getattr(args, f"plot_{k}") for k in PLOT_KINDS if getattr(args, f"plot_{k}", None)}
+    if not explicit or not _have_matplotlib():
+        return  # plan_plots says how to get matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    formats = sorted(FigureCanvasAgg.get_supported_filetypes())
+    for kind, name in explicit.items():
+        path = Path(name)
+        if kind == "gif" and path.suffix.lower() != ".gif":
+            raise usage_error(f"{path}: the animation is a GIF; give a file name ending in .gif (--plot-gif)")
+        if kind != "gif" and path.suffix.lower().lstrip(".") not in formats:
+            raise usage_error(
+                f"{path}: the suffix {path.suffix or '(none)'!r} is not an image format matplotlib writes "
+                f"({', '.join('.' + f for f in formats)}) (--plot-{kind})"
+            )
+        check_output(path, force=args.force, flag=f"--plot-{kind}")
 
 
 def plan_plots(args, task: str, n_features: int, default_run: bool, run: RunFolder) -> tuple[dict, list[str]]:
@@ -62,6 +91,8 @@ def plan_plots(args, task: str, n_features: int, default_run: bool, run: RunFold
     folder = None
     if args.plot is not None:
         folder = Path(args.plot) if args.plot else None
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise usage_error(f"{folder}: is a file; --plot takes a folder to write the plots into")
     if args.plot is not None or (default_run and not explicit):
         for kind, ok in applies.items():
             if ok and kind not in plan:
@@ -73,14 +104,22 @@ def plan_plots(args, task: str, n_features: int, default_run: bool, run: RunFold
             notes.append('plots skipped: matplotlib is not installed; get them with: pip install "handgrad[plot]"')
             return {}, notes
         raise usage_error('plots need matplotlib, which is not installed: pip install "handgrad[plot]"')
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # the plot extra, present (checked above)
+
+    formats = sorted(FigureCanvasAgg.get_supported_filetypes())
     for kind, path in plan.items():
         if kind == "gif" and path.suffix.lower() != ".gif":
             raise usage_error(f"{path}: the animation is a GIF; give a file name ending in .gif (--plot-gif)")
+        if kind != "gif" and path.suffix.lower().lstrip(".") not in formats:
+            raise usage_error(
+                f"{path}: the suffix {path.suffix or '(none)'!r} is not an image format matplotlib writes "
+                f"({', '.join('.' + f for f in formats)}) (--plot-{kind})"
+            )
         if path.parent == run.planned or (folder is not None and path.parent == folder):
             if path.exists() and not args.force:
                 raise usage_error(f"{path}: the plot file already exists; pass --force to overwrite it")
             continue  # the folder is created when the plots are drawn
-        check_new_file(path, force=args.force, what="plot", flag=f"--plot-{kind}")
+        check_output(path, force=args.force, flag=f"--plot-{kind}")
     return plan, notes
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..data import Dataset
 from ..training import Callback
-from ._common import format_confusion, model_classes, model_metrics, model_task
+from ._common import format_confusion, model_classes, model_metrics, model_task, r2_text
 
 
 class Report(Callback):
@@ -69,7 +69,7 @@ def print_metrics(est, parts: list[tuple[str, Dataset]], quiet: bool) -> dict:
         r = model_metrics(est, ds)
         results[name] = r
         if regression:
-            print(f"{name:<8}{ds.n_samples:>8}  {r['mse']:>12.6g}  {r['mae']:>12.6g}  {r['r2']:>8.4f}")
+            print(f"{name:<8}{ds.n_samples:>8}  {r['mse']:>12.6g}  {r['mae']:>12.6g}  {r2_text(r['r2'], ds.y, 8)}")
         else:
             print(f"{name:<8}{ds.n_samples:>8}  {r['log_loss']:>10.5g}  {r['accuracy']:>8.4f}")
     if not regression and not quiet and len(classes or []) <= 12:

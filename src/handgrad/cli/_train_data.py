@@ -43,10 +43,10 @@ def load_data(args, cfg: Settings) -> tuple[Dataset, Dataset | None, Dataset | N
         valid = test = None
         if args.valid:
             with reading(args.valid):
-                valid = load_csv(args.valid, schema=train_ds.schema, require_target=True, delimiter=args.delimiter)
+                valid = load_csv(args.valid, schema=train_ds.schema, require_target=True, **_formats(args))
         if args.test:
             with reading(args.test):
-                test = load_csv(args.test, schema=train_ds.schema, require_target=True, delimiter=args.delimiter)
+                test = load_csv(args.test, schema=train_ds.schema, require_target=True, **_formats(args))
     else:
         if args.target or args.drop or args.categorical or args.missing or args.task:
             raise usage_error("--target, --drop, --categorical, --missing and --task apply to a CSV file (--train)")
@@ -76,8 +76,18 @@ def load_data(args, cfg: Settings) -> tuple[Dataset, Dataset | None, Dataset | N
     return train_ds, valid, test, name, notes
 
 
+def _formats(args) -> dict:
+    """How the CSV files write numbers: ``--delimiter``, ``--decimal``, ``--thousands``."""
+    # NOTE: getattr: a checkpoint written before --decimal existed has no such arguments.
+    return {
+        "delimiter": args.delimiter,
+        "decimal": getattr(args, "decimal", ".") or ".",
+        "thousands": getattr(args, "thousands", None),
+    }
+
+
 def _load_train_csv(args) -> Dataset:
-    table = read_table(args.train, drop=args.drop, categorical=args.categorical, delimiter=args.delimiter)
+    table = read_table(args.train, drop=args.drop, categorical=args.categorical, **_formats(args))
     target = resolve_target(table, args.target if args.target is not None else -1)
     task = args.task if args.task in ("regression", "binary", "multiclass") else None
     missing = args.missing or "error"

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ..estimators import DEFAULTS
+from ..params import check
 from ._common import usage_error
 
 #: The seed's experiment (``--seed-compatible``): its settings where they differ from DEFAULTS.
@@ -26,6 +27,7 @@ class Settings:
     def __init__(self, args: argparse.Namespace):
         seed = bool(args.seed_compatible)
         self.seed_mode = seed
+        check("--seed", args.seed, "seed")
         for name in ("epochs", "batch_size", "print_every", "checkpoint_every", "warmup", "patience"):
             value = getattr(args, name)
             low = 1 if name in ("batch_size", "patience") else 0

@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from ..losses import LOSSES
 from ..params import check, check_memory, estimate_bytes
 from ..teaching.derive import FORMATS, derive
-from ._common import check_new_file, write_text_atomically
+from ._common import check_output, write_text_atomically
 
 EXAMPLES = """examples:
   handgrad derive --inputs 37 --hidden 128 64 --outputs 1 --activation relu --loss mse
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.output is not None:
         # Checked before any work: nothing the user had is overwritten without --force.
-        check_new_file(args.output, force=args.force, what="output", flag="-o")
+        check_output(args.output, force=args.force, flag="-o")
     der = derive(sizes, activation, args.output_activation, args.loss)
     fmt = args.format
     if fmt is None:

@@ -10,9 +10,11 @@ import argparse
 import json
 
 from ..data import load_csv
+from ..preprocessing import constant_columns
 from ._common import (
     CLASSIFICATION,
     MISSING_CHOICES,
+    add_number_format,
     delimiter_arg,
     format_confusion,
     load_estimator,
@@ -20,6 +22,7 @@ from ._common import (
     model_metrics,
     model_schema,
     model_task,
+    r2_text,
     reading,
     usage_error,
 )
@@ -48,6 +51,7 @@ def register(subparsers) -> None:
         "--delimiter", default=",", type=delimiter_arg, help="field separator (default ','; tab: '\\t' or tab)"
     )
     p.add_argument("--missing", choices=MISSING_CHOICES, help="override the model's policy")
+    add_number_format(p)
     p.set_defaults(func=run)
 
 
@@ -60,8 +64,13 @@ def run(args: argparse.Namespace) -> int:
             f"{args.model}: the model does not name its target column, so it cannot be evaluated on a CSV"
         )
     with reading(args.csv):
-        ds = load_csv(args.csv, schema=schema, missing=args.missing, delimiter=args.delimiter, require_target=True)
+        ds = load_csv(
+            args.csv, schema=schema, missing=args.missing, delimiter=args.delimiter, require_target=True,
+            decimal=args.decimal, thousands=args.thousands,
+        )  # fmt: skip
     metrics = model_metrics(est, ds)
+    if task not in CLASSIFICATION and constant_columns(ds.y):
+        metrics["r2"] = None  # undefined for a constant target (JSON has no NaN)
     if args.json:
         out = {"rows": ds.n_samples, "target": schema.target, "task": task, **metrics}
         if task in CLASSIFICATION:
@@ -76,5 +85,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"MSE  {metrics['mse']:.6g}")
         print(f"MAE  {metrics['mae']:.6g}")
-        print(f"R²   {metrics['r2']:.6f}")
+        print(f"R²   {r2_text(metrics['r2'], ds.y)}")
     return 0

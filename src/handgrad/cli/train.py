@@ -21,7 +21,9 @@ second signal stops at once (no checkpoint).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import stat
 import sys
 import time
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._memory import check_memory, estimate_training_bytes
 from ..activations import ACTIVATIONS
 from ..data import Dataset, list_datasets
 from ..errors import ConfigError
@@ -36,11 +39,13 @@ from ..estimators import DEFAULTS, FitHooks, MLPClassifier, MLPRegressor
 from ..init import INITS, default_init
 from ..losses import LOSSES, check_task, default_for_task, get_loss
 from ..network import GRADIENT_METHODS
+from ..preprocessing import check_precision, constant_columns, constant_warnings
 from ..training import Callback, History, PrintEvery, TrainState
 from ._common import (
     MISSING_CHOICES,
     RunFolder,
-    check_new_file,
+    add_number_format,
+    check_output,
     delimiter_arg,
     file_digest,
     save_estimator,
@@ -48,7 +53,7 @@ from ._common import (
     usage_error,
 )
 from ._interrupt import PER_INVOCATION, Checkpointer, Interrupted, graceful_stop, restore
-from ._plots import ScaledFitRecorder, draw_plots, plan_plots
+from ._plots import ScaledFitRecorder, check_plot_flags, draw_plots, plan_plots
 from ._report import Report, loss_units, print_metrics
 from ._seed_files import export_weights, read_init_weights, read_permutations
 from ._train_data import DEFAULT_DATASET, load_data
@@ -126,6 +131,7 @@ def register(subparsers) -> None:
         type=delimiter_arg,
         help="field separator of the CSV files (default ','; tab: '\\t' or tab)",
     )
+    add_number_format(d)
     d.add_argument("--dataset", metavar="NAME", help=f"a built-in data set: {', '.join(sorted(list_datasets()))}")
 
     m = p.add_argument_group("network")
@@ -265,6 +271,8 @@ def run(args: argparse.Namespace) -> int:
     plan, plot_notes = plan_plots(args, data.task, data.train.n_features, default_run, outputs.run)
     setup = _build(args, cfg, data, state)
     metric = None if cfg.seed_mode else ("r2" if data.task == "regression" else "accuracy")
+    if metric == "r2" and any(constant_columns(part.y) for part in (data.train, data.valid) if part is not None):
+        metric = None  # R² is undefined for a constant target: said once (a warning), not printed every epoch
     callbacks, recorder = _callbacks(cfg, data, setup, plan, metric)
     config = _checkpoint_config(args, outputs)
     if not args.quiet:
@@ -317,17 +325,42 @@ def _plan_outputs(args, run_folder_path: str | None) -> _Outputs:
     run = RunFolder(
         args.runs_dir, Path(args.train).stem if args.train else (args.dataset or DEFAULT_DATASET), run_folder_path
     )
+    if args.no_save and args.model:
+        raise usage_error(f"--no-save and -o {args.model} contradict each other: drop one")
+    _check_runs_dir(args.runs_dir)
+    check_plot_flags(args)
     model_path = None
     if not args.no_save:
         model_path = Path(args.model) if args.model else run.planned / "model.npz"
         if args.model:
-            check_new_file(model_path, force=args.force, what="model", flag="-o/--model")
+            check_output(model_path, force=args.force, flag="-o/--model")
+    named = {"-o/--model": model_path, "--export-weights": args.export_weights, "--checkpoint": args.checkpoint}
     if args.export_weights:
-        check_new_file(args.export_weights, force=args.force, what="weights", flag="--export-weights")
+        check_output(args.export_weights, force=args.force, flag="--export-weights")
     if args.checkpoint and not args.resume:
-        check_new_file(args.checkpoint, force=args.force, what="checkpoint", flag="--checkpoint")
+        check_output(args.checkpoint, force=args.force, flag="--checkpoint")
+    seen: dict[str, str] = {}
+    for flag, value in named.items():
+        if value is None:
+            continue
+        key = os.path.realpath(value)
+        if key in seen:
+            raise usage_error(f"{seen[key]} and {flag} name the same file {value}: give each output its own name")
+        seen[key] = flag
     checkpoint_path = Path(args.checkpoint) if args.checkpoint else None
     return _Outputs(run, model_path, checkpoint_path)
+
+
+def _check_runs_dir(runs_dir) -> None:
+    """``--runs-dir`` is a folder, or can be made one: its nearest existing folder is writable."""
+    path = Path(runs_dir)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise usage_error(f"{existing}: is not a folder, so run folders cannot be made in {path} (--runs-dir)")
+    if existing == path and not os.access(path, os.W_OK | os.X_OK):
+        raise usage_error(f"{path}: permission denied: cannot create run folders in it (--runs-dir)")
 
 
 # ---- data
@@ -359,7 +392,12 @@ def _load_and_describe(args, cfg: Settings) -> _Data:
             say(f"test: {args.test}: {test.n_samples} rows")
         if cfg.seed_mode:
             say("mode: seed-compatible (raw data, file order, gradient scaled by 2/batch_size, plain updates)")
-    return _Data(train_ds, valid, test, name, train_ds.task or "regression")
+    task = train_ds.task or "regression"
+    y = train_ds.y if task == "regression" else None
+    # NOTE: said even with --quiet: a constant target makes the R² printed later undefined.
+    for line in constant_warnings(train_ds.X, y, train_ds.feature_names, str(train_ds.target_name or "y")):
+        say(f"warning: {line}")
+    return _Data(train_ds, valid, test, name, task)
 
 
 # ---- the estimator
@@ -397,6 +435,18 @@ def _build(args, cfg: Settings, data: _Data, state: TrainState | None) -> _Setup
         raise usage_error(
             f"--loss {loss} works on logits (it applies the sigmoid/softmax itself); drop --output-activation"
         )
+    rows = train_ds.n_samples
+    batch = min(DEFAULTS.auto_batch_max, rows) if cfg.batch_size == "auto" else int(cfg.batch_size)
+    check_memory(
+        estimate_training_bytes(sizes, rows, batch, cfg.dtype),
+        f"training a network of {sizes} on {rows} rows",
+        hint="use fewer or narrower hidden layers (--hidden), or fewer rows",
+    )
+    if np.dtype(cfg.dtype) == np.float32 and not cfg.scale:
+        # NOTE: standardised values always fit; raw ones (--no-scale, seed mode) must fit float32 as they are.
+        check_precision(train_ds.X, np.float32, train_ds.feature_names, what=str(train_ds.name))
+        if task == "regression":
+            check_precision(train_ds.y, np.float32, [str(train_ds.target_name)], what=str(train_ds.name))
     init = args.init or cfg.init_scheme()
     initial_weights = None
     if args.init_weights and not state:
@@ -499,7 +549,8 @@ def _checkpoint_config(args, outputs: _Outputs) -> dict:
         "checkpoint",
         "runs_dir",
     ):
-        if saved_args.get(key):
+        # NOTE: a pipe (<(zcat f.csv.gz), /dev/fd/N) is kept as given: its name resolves to no file.
+        if saved_args.get(key) and not _is_stream(saved_args[key]):
             saved_args[key] = str(Path(saved_args[key]).resolve())
     if outputs.model_path is not None:
         saved_args["model"] = str(outputs.model_path.resolve())
@@ -510,9 +561,21 @@ def _checkpoint_config(args, outputs: _Outputs) -> dict:
         "args": saved_args,
         "run_folder": str(outputs.run.planned.resolve()),
         "digests": {
-            k: file_digest(saved_args[k]) for k in ("train", "valid", "test", "permutations") if saved_args.get(k)
+            k: file_digest(saved_args[k])
+            for k in ("train", "valid", "test", "permutations")
+            if saved_args.get(k) and not _is_stream(saved_args[k])
         },
     }
+
+
+def _is_stream(path) -> bool:
+    """Whether ``path`` is standard input, a pipe or another stream read once (not a regular file)."""
+    if path == "-" or str(path).startswith(("/dev/fd/", "/proc/self/fd/", "/dev/stdin")):
+        return True
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode) and not stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 # ---- train
