@@ -171,3 +171,22 @@ def test_grad_norm_is_the_last_mini_batch_gradient_norm(gradient):
     g_last = ref.gradients(X[32:], Y[32:])
     expected = np.sqrt(sum(float(np.sum(gp**2)) for gp in g_last))
     assert hist.epochs[0]["grad_norm"] == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_gathering_rows_from_x_without_an_augmented_copy_gives_the_same_numbers(optimizer):
+    """Large data are gathered into each epoch's order straight from X (one copy of the data less)."""
+    X, Y = _data()
+    results = []
+    for gather in (False, True):
+        net = Network([5, 16, 8, 1], random_state=1)
+        opt = SGD(net.parameters(), lr=0.02) if optimizer == "sgd" else Adam(net.parameters(), lr=0.01)
+        step = Step(net, get_loss("mse"), opt, X, Y, None, 16, reorder=True, gather_from_X=gather)
+        assert step.gather_from_X is gather and (step.X_aug is None) is gather
+        rng = np.random.default_rng(0)
+        for _ in range(3):
+            step.set_order(rng.permutation(len(X)))
+            step.run_epoch()
+        np.testing.assert_array_equal(step.rows, X)
+        results.append(net.theta.copy())
+    np.testing.assert_array_equal(results[0], results[1])

@@ -398,7 +398,7 @@ def train(
         reorder=reorder,
         data_parallel=distributed,
     )
-    data.X = step.X_aug[:, :-1]  # a view: a converted copy of the input need not stay alive
+    data.X = step.rows  # the step's own rows: a converted copy of the input need not stay alive
     params = network.parameters()
     last_good = network.theta.copy()
     # The epoch's training loss: the batches' J weighted by their rows (or their weights).
