@@ -173,15 +173,16 @@ def test_grad_norm_is_the_last_mini_batch_gradient_norm(gradient):
     assert hist.epochs[0]["grad_norm"] == pytest.approx(expected, rel=1e-10)
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_gathering_rows_from_x_without_an_augmented_copy_gives_the_same_numbers(optimizer):
-    """Large data are gathered into each epoch's order straight from X (one copy of the data less)."""
+@pytest.mark.parametrize(("optimizer", "weighted"), [("sgd", False), ("adam", False), ("adam", True)])
+def test_gathering_rows_from_x_without_an_augmented_copy_gives_the_same_numbers(optimizer, weighted):
+    """Large data: each batch's rows are gathered from X in the epoch's order (no copy of the data)."""
     X, Y = _data()
+    w = np.random.default_rng(3).uniform(0.5, 2, len(X)) if weighted else None
     results = []
     for gather in (False, True):
         net = Network([5, 16, 8, 1], random_state=1)
         opt = SGD(net.parameters(), lr=0.02) if optimizer == "sgd" else Adam(net.parameters(), lr=0.01)
-        step = Step(net, get_loss("mse"), opt, X, Y, None, 16, reorder=True, gather_from_X=gather)
+        step = Step(net, get_loss("mse"), opt, X, Y, w, 16, reorder=True, gather_from_X=gather)
         assert step.gather_from_X is gather and (step.X_aug is None) is gather
         rng = np.random.default_rng(0)
         for _ in range(3):

@@ -271,7 +271,10 @@ def standardise(
     with np.errstate(over="ignore", invalid="ignore"):
         # NOTE: X/scale − mean/scale rather than (X − mean)/scale: the difference of two
         # values near ±1e308 overflows although the scaled result is moderate.
-        out = X / scale
+        # C order whatever X's (a CSV file's columns arrive column by column): the training step
+        # then takes it as it is, without a second, C-ordered copy.
+        out = np.empty(X.shape, np.result_type(X, scale), order="C")
+        np.divide(X, scale, out=out)
         np.subtract(out, mean / scale, out=out)  # in place: one copy of X, not two
         if dtype is not None:
             out = out.astype(dtype, copy=False)

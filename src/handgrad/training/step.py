@@ -146,11 +146,11 @@ class Step:
         #: Where the arithmetic runs: the array library and device of the parameters (handgrad.backend).
         self.bk = bk = backend_of(network.theta)
         n = X.shape[0]
-        #: Whether each epoch's rows are gathered straight from ``X`` into the ordered buffer (whose
-        #: column of ones is written once) instead of from an augmented copy of ``X``: for large data
-        #: (from LARGE_DATA bytes), on NumPy, when the rows are reordered. It saves one copy of the
-        #: data (training memory: 2x the features, not 3x) for ~0.2 ms an epoch per 10,000 x 37 rows
-        #: (a strided gather), which at the seed's size is 1.5 % and not worth it.
+        #: Whether each batch's rows are gathered straight from ``X`` (in this epoch's order) into a
+        #: batch buffer whose column of ones is written once, instead of keeping an augmented copy of
+        #: ``X`` and a second one in the epoch's order: for large data (from LARGE_DATA bytes), on
+        #: NumPy, when the rows are reordered. It saves two copies of the data (the step then holds
+        #: none) for a gather per batch (~1-2 µs), which at the seed's size is a few % and not worth it.
         if gather_from_X is None:
             gather_from_X = X.nbytes >= LARGE_DATA
         self.gather_from_X = bool(gather_from_X) and reorder and bk is NUMPY and X.dtype == dtype
@@ -184,12 +184,17 @@ class Step:
                 wd = None if sample_weight is None else bk.asarray(sample_weight)
             self._data = (Xd, Yd, wd)
             if self.gather_from_X:
-                self.Xb = np.empty((n, X.shape[1] + 1), dtype)
-                self.Xb[:, -1] = 1.0  # the ones column, written once; set_order fills the rest
+                # One batch's buffers: each batch's rows are gathered from X in this epoch's order
+                # just before the batch (no copy of the data in any order).
+                self.Xb = np.empty((batch_size, X.shape[1] + 1), dtype)
+                self.Xb[:, -1] = 1.0  # the ones column, written once
+                self.Yb = np.empty((batch_size, Y.shape[1]), dtype)
+                self.wb = None if wd is None else np.empty(batch_size, dtype)
+                self._order = np.arange(n, dtype=np.intp)
             else:
                 self.Xb = bk.empty(Xd.shape, dtype) if reorder else Xd
-            self.Yb = bk.empty(Yd.shape, dtype) if reorder else Yd
-            self.wb = None if wd is None else (bk.empty(wd.shape, dtype) if reorder else wd)
+                self.Yb = bk.empty(Yd.shape, dtype) if reorder else Yd
+                self.wb = None if wd is None else (bk.empty(wd.shape, dtype) if reorder else wd)
             self._host_rows = None
             #: This epoch's weights on the host (the loss sum of a lazy backend), in the order of ``self.wb``.
             self.wb_host = None
@@ -211,6 +216,8 @@ class Step:
         self.dp = data_parallel
         self.batches = []
         self.bounds = []
+        #: Gathering: the rows [lo, hi) of this epoch's order that each batch takes (its part, data-parallel).
+        self._gather_rows: list[tuple[int, int]] = []
         #: {1-based batch: (first row, end row)} of the chunk to copy to the device before that batch.
         self.uploads: dict[int, tuple[int, int]] | None = None if self.chunk is None else {}
         for i in range(0, n, batch_size):
@@ -219,7 +226,8 @@ class Step:
             if self.chunk is not None and i == c0:
                 self.uploads[len(self.batches) + 1] = (c0, min(c0 + self.chunk, n))
             s, e = (0, j - i) if data_parallel is None else data_parallel.part(j - i)
-            r0, r1 = i + s - c0, i + e - c0
+            r0, r1 = (0, e - s) if self.gather_from_X else (i + s - c0, i + e - c0)
+            self._gather_rows.append((i + s, i + e))
             wbj = None if self.wb is None else self.wb[r0:r1]
             self.batches.append((self.Xb[r0:r1, :].T, self.Yb[r0:r1, :].T, wbj, e - s))
             self.bounds.append((i, j))
@@ -250,15 +258,29 @@ class Step:
                 if src is not None:
                     NUMPY.take_rows(src, rows, out=out)
             return
+        if self.gather_from_X:
+            np.copyto(self._order, rows)  # the batches gather their rows as they come (_gather)
+            return
         bk = self.bk
         Xd, Yd, wd = self._data
         idx = bk.index(rows)  # the order is drawn on the host (the same random_state, the same batches)
-        bk.take_rows(Xd, idx, out=self.Xb[:, :-1] if self.gather_from_X else self.Xb)
+        bk.take_rows(Xd, idx, out=self.Xb)
         bk.take_rows(Yd, idx, out=self.Yb)
         if self.w is not None:
             bk.take_rows(wd, idx, out=self.wb)
             if bk is not NUMPY:
                 NUMPY.take_rows(self.w, rows, out=self.wb_host)
+
+    def _gather(self, b: int) -> None:
+        """Batch ``b``'s rows (1-based), in this epoch's order, from the data into the batch buffers."""
+        lo, hi = self._gather_rows[b - 1]
+        idx = self._order[lo:hi]
+        X, Y, w = self._data
+        N = hi - lo
+        np.take(X, idx, axis=0, out=self.Xb[:N, :-1], mode="clip")
+        np.take(Y, idx, axis=0, out=self.Yb[:N], mode="clip")
+        if w is not None:
+            np.take(w, idx, out=self.wb[:N], mode="clip")
 
     def _upload(self, c0: int, c1: int) -> None:
         """Rows ``c0:c1`` of this epoch's order (on the host) into the device's chunk buffers."""
@@ -284,9 +306,12 @@ class Step:
         if self.dp is not None:
             return self._run_epoch_data_parallel()
         uploads = self.uploads
+        gather = self.gather_from_X
         for b, (A0, Yc, wc, N) in enumerate(self.batches, start=1):  # for i = 1:batch_size:size(X, 1)
             if uploads is not None and b in uploads:  # (data larger than the device: the next chunk)
                 self._upload(*uploads[b])
+            if gather:  # (large data: this batch's rows from X, in this epoch's order)
+                self._gather(b)
             if self.expanded:  # the seed's §1.2 loop: every layer's gradient from scratch
                 g = _expanded(net, A0[:-1, :], Yc, loss, wc, self.denominator)
                 J = g.loss
@@ -346,10 +371,14 @@ class Step:
         for b, ((A0, Yc, wc, N), (i, j)) in enumerate(zip(self.batches, self.bounds), start=1):
             if uploads is not None and b in uploads:
                 self._upload(*uploads[b])
+            if self.gather_from_X:
+                self._gather(b)
             if self.denominator is not None:
                 denominator = self.denominator  # the seed's fixed batch_size
             elif weights is None:
                 denominator = j - i  # the global batch's rows
+            elif self.gather_from_X:
+                denominator = float(self.w[self._order[i:j]].sum())  # its weight
             else:
                 denominator = float(weights[i:j].sum())  # its weight
             if N == 0:  # a last batch with fewer rows than ranks: this rank adds nothing
