@@ -165,3 +165,21 @@ def test_ctrl_c_early_in_train_is_one_line(tmp_path, delay):
     # Before training: one line. During training: the graceful stop's two lines (checkpoint written).
     assert lines[-1].startswith("handgrad: interrupted"), err
     assert len(lines) in (1, 2), err
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.3])
+def test_ctrl_c_while_the_console_script_imports_handgrad_is_one_line(tmp_path, delay):
+    """The console script installs its SIGINT handler before ``import handgrad`` (NumPy: ~0.3 s)."""
+    code = "from _handgrad_entry import main; main()"
+    args = [sys.executable, "-c", code, "train", "--dataset", "sine", "--epochs", "100000", "-q", "--no-save"]
+    p = subprocess.Popen(args, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(delay)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, (out, err)
+    assert "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("handgrad: interrupted"), err
