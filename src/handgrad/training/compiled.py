@@ -76,6 +76,24 @@ OPTIMIZER_CODES = {"sgd": 0, "momentum": 1, "nesterov": 2, "adam": 3, "adamw": 4
 #: The entries of ``hyper`` (float64): index → meaning.
 HYPER = ("weight_decay", "momentum", "beta1", "beta2", "eps", "huber_delta")
 _WD, _MU, _B1, _B2, _EPS, _HUBER = range(len(HYPER))
+# The kernel's constants in theta's dtype (_constants): indices into its array ``c``.
+(
+    _C_LR,
+    _C_WD,
+    _C_MU,
+    _C_B1,
+    _C_1MB1,
+    _C_B2,
+    _C_1MB2,
+    _C_EPS,
+    _C_KEEP,
+    _C_ADAM1,
+    _C_ADAM2,
+    _C_ZERO,
+    _C_TWO,
+    _C_SCALE,
+) = range(14)
+_N_CONST = 14
 #: Rows of ``state`` each optimizer code needs.
 STATE_ROWS = {0: 0, 1: 1, 2: 1, 3: 2, 4: 2}
 
@@ -150,37 +168,39 @@ def _act_deriv(code, z, a):
     return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * _GELU_C * (1.0 + 3.0 * _GELU_K * z * z)
 
 
-def _activate(code, Z, A):
-    """A = σ(Z) elementwise; ``Z``, ``A`` of shape (n_l, N)."""
+def _activate(code, Z, A, zero):
+    """A = σ(Z) elementwise; ``Z``, ``A`` of shape (n_l, N); ``zero`` in their dtype."""
     n, N = Z.shape
     if code == 1:  # the common case, written out so that it vectorises
         for i in range(n):
             for k in range(N):
                 z = Z[i, k]
-                A[i, k] = 0.0 if z < 0.0 else z
+                A[i, k] = zero if z < zero else z  # max(z, 0); NaN stays NaN, as np.maximum
+        return
+    if code == 0:
+        A[:, :] = Z
         return
     for i in range(n):
         for k in range(N):
             A[i, k] = _act(code, Z[i, k])
 
 
-def _times_sigma_prime(code, D, Z, A):
+def _times_sigma_prime(code, D, Z, A, zero):
     """D ∘= σ'(Z) (``A = σ(Z)``), all of shape (n_l, N); identity: nothing to do."""
     if code == 0:
         return
     n, N = D.shape
-    if code == 1:  # ReLU: keep δ where a > 0
+    if code == 1:  # ReLU: δ ∘ 1[a > 0]
         for i in range(n):
             for k in range(N):
-                if not A[i, k] > 0.0:
-                    D[i, k] = 0.0
+                D[i, k] = D[i, k] if A[i, k] > zero else zero
         return
     for i in range(n):
         for k in range(N):
             D[i, k] *= _act_deriv(code, Z[i, k], A[i, k])
 
 
-def _loss_and_delta(code, Yhat, Yb, wb, scale, weighted, huber_delta, D):
+def _loss_and_delta(code, Yhat, Yb, wb, c, weighted, huber_delta, D):
     """Σ_i w_i ℓ_i over the batch, and dJ/dŶ into D.
 
     Parameters
@@ -188,10 +208,20 @@ def _loss_and_delta(code, Yhat, Yb, wb, scale, weighted, huber_delta, D):
     Yhat : (n_L, N) network output (logits for the cross-entropies)
     Yb : (N, n_L) the batch's target rows
     wb : (N,) the batch's sample weights (read only if ``weighted``)
-    scale : 1/N, 1/Σw or the seed's 1/batch_size
+    c : the constants (_constants); c[_C_SCALE] is 1/N, 1/Σw or the seed's 1/batch_size
     D : (n_L, N) output: ``dJ/dŷ_ik = w_i dℓ/dŷ_ik · scale``
     """
     nL, N = Yhat.shape
+    scale = c[_C_SCALE]
+    if code == 0 and not weighted:  # MSE, the seed's case: written out so that it vectorises
+        two = c[_C_TWO]
+        total = 0.0
+        for k in range(nL):
+            for i in range(N):
+                r = Yhat[k, i] - Yb[i, k]  # the seed's error = y_pred - y_true
+                total += r * r
+                D[k, i] = (two * r) * scale  # dJ/dŶ = 2/N (Ŷ − Y)
+        return total
     total = 0.0
     for i in range(N):
         wi = wb[i] if weighted else 1.0
@@ -236,71 +266,122 @@ def _loss_and_delta(code, Yhat, Yb, wb, scale, weighted, huber_delta, D):
     return total
 
 
+def _sq_norm(g):
+    """‖g‖² = Σ_p g_p², summed in float64.
+
+    NOTE: not np.dot(g, g): OpenBLAS runs a dot product of this length (≥ 10,000) on all its
+    threads, and waking them costs ~50 µs a call, 15 ms an epoch. Compiled with fastmath's
+    ``reassoc`` only (the sum may be reordered, so that it vectorises); NaN and inf propagate.
+    """
+    total = 0.0
+    for p in range(g.shape[0]):
+        gp = float(g[p])
+        total += gp * gp
+    return total
+
+
 # =========================================================================== optimizer updates
-# Each updates theta[p0:p1] (and its state) from grad[p0:p1] with the L2/decoupled
-# decay λ (0 for the biases), in exactly the order of operations of optimizers.py.
+# Each updates the slice ``th`` of theta (and its state) from the slice ``g`` of the gradient,
+# in exactly the order of operations of optimizers.py. ``c`` holds the constants in theta's
+# dtype (see _constants): a float32 step then runs in float32 arithmetic, as NumPy's does with
+# Python-float scalars. ``decay``: whether the slice holds weights (decayed) or biases (not).
 
 
-def _sgd(theta, grad, p0, p1, lr, wd):
-    for p in range(p0, p1):
-        g = grad[p] + theta[p] * wd if wd != 0.0 else grad[p]
-        theta[p] -= g * lr  # θ ← θ − lr g
+def _sgd(th, g, c, decay):
+    lr, wd = c[_C_LR], c[_C_WD]
+    if decay and wd != 0.0:
+        for p in range(th.shape[0]):
+            th[p] -= (g[p] + th[p] * wd) * lr  # g ← g + λ W;  θ ← θ − lr g
+    else:
+        for p in range(th.shape[0]):
+            th[p] -= g[p] * lr  # θ ← θ − lr g   (the seed's W1 = W1 - learning_rate * dW1)
 
 
-def _momentum(theta, grad, vel, p0, p1, lr, wd, mu, nesterov):
-    for p in range(p0, p1):
-        g = grad[p] + theta[p] * wd if wd != 0.0 else grad[p]
-        v = vel[p] * mu + g  # v ← μ v + g
+def _momentum(th, g, vel, c, decay, nesterov):
+    lr, wd, mu = c[_C_LR], c[_C_WD], c[_C_MU]
+    if not decay:
+        wd = c[_C_ZERO]
+    for p in range(th.shape[0]):
+        gp = g[p] + th[p] * wd if wd != 0.0 else g[p]
+        v = vel[p] * mu + gp  # v ← μ v + g
         vel[p] = v
         if nesterov:
-            theta[p] -= (v * mu + g) * lr  # θ ← θ − lr (g + μ v)
+            th[p] -= (v * mu + gp) * lr  # θ ← θ − lr (g + μ v)
         else:
-            theta[p] -= v * lr  # θ ← θ − lr v
+            th[p] -= v * lr  # θ ← θ − lr v
 
 
-def _adam(theta, grad, m, v, p0, p1, lr, wd, decoupled, b1, b2, eps, c1, c2):
-    """c1 = lr/(1 − β1ᵗ), c2 = √(1 − β2ᵗ)."""
-    for p in range(p0, p1):
+def _adam(th, g, m, v, c, decay, decoupled):
+    """θ ← θ − lr/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε), with c[_C_ADAM1] = lr/(1 − β1ᵗ), c[_C_ADAM2] = √(1 − β2ᵗ)."""
+    b1, omb1, b2, omb2, eps = c[_C_B1], c[_C_1MB1], c[_C_B2], c[_C_1MB2], c[_C_EPS]
+    c1, c2, wd = c[_C_ADAM1], c[_C_ADAM2], c[_C_WD]
+    if decay and wd != 0.0:
         if decoupled:
-            if wd != 0.0:
-                theta[p] *= 1.0 - lr * wd  # AdamW: θ ← θ (1 − lr λ)
-            g = grad[p]
+            keep = c[_C_KEEP]
+            for p in range(th.shape[0]):
+                th[p] *= keep  # AdamW: θ ← θ (1 − lr λ)
         else:
-            g = grad[p] + theta[p] * wd if wd != 0.0 else grad[p]
-        mp = m[p] * b1 + g * (1.0 - b1)  # m ← β1 m + (1 − β1) g
-        vp = v[p] * b2 + (g * g) * (1.0 - b2)  # v ← β2 v + (1 − β2) g²
+            for p in range(th.shape[0]):
+                gp = g[p] + th[p] * wd  # L2: g ← g + λ W
+                mp = m[p] * b1 + gp * omb1
+                vp = v[p] * b2 + (gp * gp) * omb2
+                m[p] = mp
+                v[p] = vp
+                th[p] -= (mp / (math.sqrt(vp) / c2 + eps)) * c1
+            return
+    for p in range(th.shape[0]):
+        gp = g[p]
+        mp = m[p] * b1 + gp * omb1  # m ← β1 m + (1 − β1) g
+        vp = v[p] * b2 + (gp * gp) * omb2  # v ← β2 v + (1 − β2) g²
         m[p] = mp
         v[p] = vp
-        # θ ← θ − lr/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε)
-        theta[p] -= (mp / (math.sqrt(vp) / c2 + eps)) * c1
+        th[p] -= (mp / (math.sqrt(vp) / c2 + eps)) * c1
 
 
-def _update_range(theta, grad, state, p0, p1, opt_code, lr, wd, hyper, t):
+def _update_range(theta, grad, state, p0, p1, opt_code, c, decay):
+    th = theta[p0:p1]
+    g = grad[p0:p1]
     if opt_code == 0:
-        _sgd(theta, grad, p0, p1, lr, wd)
+        _sgd(th, g, c, decay)
     elif opt_code == 1 or opt_code == 2:
-        _momentum(theta, grad, state[0], p0, p1, lr, wd, hyper[_MU], opt_code == 2)
+        _momentum(th, g, state[0, p0:p1], c, decay, opt_code == 2)
     else:
-        b1, b2 = hyper[_B1], hyper[_B2]
-        c1 = lr / (1.0 - b1**t)
-        c2 = math.sqrt(1.0 - b2**t)
-        _adam(theta, grad, state[0], state[1], p0, p1, lr, wd, opt_code == 4, b1, b2, hyper[_EPS], c1, c2)
+        _adam(th, g, state[0, p0:p1], state[1, p0:p1], c, decay, opt_code == 4)
 
 
-def _update(theta, grad, state, sizes, opt_code, lr, hyper, t):
+def _update(theta, grad, state, sizes, opt_code, c):
     """One optimizer step on every parameter; the decay touches the weights only."""
-    wd = hyper[_WD]
-    if wd == 0.0:
-        _update_range(theta, grad, state, 0, theta.shape[0], opt_code, lr, 0.0, hyper, t)
+    if c[_C_WD] == 0.0:
+        _update_range(theta, grad, state, 0, theta.shape[0], opt_code, c, False)
         return
     off = 0
     for l in range(1, sizes.shape[0]):
         m = sizes[l - 1]
         for i in range(sizes[l]):
             row = off + i * (m + 1)
-            _update_range(theta, grad, state, row, row + m, opt_code, lr, wd, hyper, t)  # W_l[i, :]
-            _update_range(theta, grad, state, row + m, row + m + 1, opt_code, lr, 0.0, hyper, t)  # b_l[i]
+            _update_range(theta, grad, state, row, row + m, opt_code, c, True)  # W_l[i, :]
+            _update_range(theta, grad, state, row + m, row + m + 1, opt_code, c, False)  # b_l[i]
         off += sizes[l] * (m + 1)
+
+
+def _constants(dtype, lr, hyper, t):
+    """The step's constants in theta's dtype (t: the step about to be made, 1-based)."""
+    c = np.zeros(_N_CONST, dtype)
+    c[_C_LR] = lr
+    c[_C_WD] = hyper[_WD]
+    c[_C_MU] = hyper[_MU]
+    b1, b2 = hyper[_B1], hyper[_B2]
+    c[_C_B1] = b1
+    c[_C_1MB1] = 1.0 - b1
+    c[_C_B2] = b2
+    c[_C_1MB2] = 1.0 - b2
+    c[_C_EPS] = hyper[_EPS]
+    c[_C_KEEP] = 1.0 - lr * hyper[_WD]
+    if t > 0:
+        c[_C_ADAM1] = lr / (1.0 - b1**t)
+        c[_C_ADAM2] = math.sqrt(1.0 - b2**t)
+    c[_C_TWO] = 2.0
+    return c
 
 
 # =========================================================================== the epoch
@@ -317,6 +398,8 @@ def _run_epoch(
     B = min(batch_size, n)
     weighted = w.shape[0] > 0
     huber_delta = hyper[_HUBER]
+    c = _constants(theta.dtype, lr, hyper, t)
+    zero = c[_C_ZERO]
 
     # ---- buffers, allocated once per call (flat; each batch views them as (rows, N))
     # per layer l = 1..L: z_l (n_l·B); [a_l; 1] ((n_l+1)·B, hidden layers; the output's a_L is n_L·B);
@@ -356,11 +439,10 @@ def _run_epoch(
             if weighted:
                 wb[i] = w[r]
                 wsum += w[r]
-        if weighted:
-            scale = 1.0 / (seed_den if seed_den > 0 else wsum)
-        else:
-            scale = 1.0 / (seed_den if seed_den > 0 else N)
+        if not weighted:
             wsum = N
+        # dJ/dŶ's factor: 1/N_b (1/Σw), or the seed's fixed 1/batch_size
+        c[_C_SCALE] = 1.0 / (seed_den if seed_den > 0 else wsum)
 
         # ---- forward (§1.3): z_l = [W_l | b_l] [a_{l-1}; 1];  a_l = σ_l(z_l)
         for l in range(1, L + 1):
@@ -374,7 +456,7 @@ def _run_epoch(
                 Aprev = abuf[aoff[l - 2] : aoff[l - 2] + (m + 1) * N].reshape(m + 1, N)
                 np.dot(Wb, Aprev, Z)
             Aaug = abuf[aoff[l - 1] : aoff[l - 1] + (nl + 1) * N].reshape(nl + 1, N)
-            _activate(act_codes[l - 1], Z, Aaug[:nl])  # (identity: a copy, so that Aaug holds every a_l)
+            _activate(act_codes[l - 1], Z, Aaug[:nl], zero)  # (identity: a copy, so that Aaug holds every a_l)
             if l < L:
                 Aaug[nl, :] = 1.0  # the row of ones that carries b_{l+1}
 
@@ -382,8 +464,8 @@ def _run_epoch(
         ZL = zbuf[zoff[L - 1] : zoff[L - 1] + nL * N].reshape(nL, N)
         AL = abuf[aoff[L - 1] : aoff[L - 1] + nL * N].reshape(nL, N)
         DL = dbuf[doff[L - 1] : doff[L - 1] + nL * N].reshape(nL, N)
-        batch_loss = _loss_and_delta(loss_code, AL, Yb, wb, scale, weighted, huber_delta, DL)
-        _times_sigma_prime(act_codes[L - 1], DL, ZL, AL)
+        batch_loss = _loss_and_delta(loss_code, AL, Yb, wb, c, weighted, huber_delta, DL)
+        _times_sigma_prime(act_codes[L - 1], DL, ZL, AL, zero)
 
         # ---- backward (§1.3), from the output down to layer 1
         for l in range(L, 0, -1):
@@ -401,13 +483,16 @@ def _run_epoch(
                 np.dot(Wb.T, D, Dprev)  # [W_lᵀ δ_l; b_lᵀ δ_l]
                 # δ_{l-1} = (W_lᵀ δ_l) ∘ σ_{l-1}'(z_{l-1}): the first m rows
                 Zp = zbuf[zoff[l - 2] : zoff[l - 2] + m * N].reshape(m, N)
-                _times_sigma_prime(act_codes[l - 2], Dprev[:m], Zp, Aprev[:m])
+                _times_sigma_prime(act_codes[l - 2], Dprev[:m], Zp, Aprev[:m], zero)
 
-        sq = np.dot(grad, grad)
+        sq = _sq_norm(grad)
         if not (math.isfinite(batch_loss) and math.isfinite(sq)):
             return loss_sum, weight_sum, sq, b + 1, t  # no update from this batch
         t += 1
-        _update(theta, grad, state, sizes, opt_code, lr, hyper, t)
+        if opt_code >= 3:  # Adam's bias corrections for step t, computed in float64 as optimizers.py does
+            c[_C_ADAM1] = lr / (1.0 - hyper[_B1] ** t)
+            c[_C_ADAM2] = math.sqrt(1.0 - hyper[_B2] ** t)
+        _update(theta, grad, state, sizes, opt_code, c)
         loss_sum += batch_loss
         weight_sum += wsum
     return loss_sum, weight_sum, sq, 0, t
@@ -427,6 +512,8 @@ _KERNELS = (
     "_adam",
     "_update_range",
     "_update",
+    "_constants",
+    "_sq_norm",
     "_run_epoch",
 )
 _compiled = None
@@ -445,7 +532,8 @@ def _kernel():
         # so that the kernel's calls resolve to compiled code. cache=True keys the on-disk cache
         # by this file and each function's name: later processes load the machine code.
         for name in _KERNELS:
-            g[name] = numba.njit(cache=True, nogil=True)(g[name])
+            options = {"fastmath": {"reassoc"}} if name == "_sq_norm" else {}
+            g[name] = numba.njit(cache=True, nogil=True, error_model="numpy", **options)(g[name])
         _compiled = g["_run_epoch"]
     return _compiled
 
@@ -630,7 +718,9 @@ def pack_state(optimizer) -> np.ndarray:
     out = np.zeros((len(slots), sum(p.size for p in optimizer.params)), optimizer.params[0].dtype)
     for r, slot in enumerate(slots):
         views = optimizer.state[slot]
-        parts = [np.concatenate([views[2 * l], views[2 * l + 1][:, None]], axis=1).ravel() for l in range(len(views) // 2)]
+        parts = [
+            np.concatenate([views[2 * l], views[2 * l + 1][:, None]], axis=1).ravel() for l in range(len(views) // 2)
+        ]
         out[r] = np.concatenate(parts)
     return out
 
