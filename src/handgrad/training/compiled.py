@@ -103,7 +103,7 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_K = 0.044715
 _LOG2 = math.log(2.0)
 
-_INSTALL = 'the compiled epoch needs Numba: pip install "handgrad[fast]"'
+_INSTALL = 'the compiled epoch needs Numba and SciPy (whose BLAS Numba calls): pip install "handgrad[fast]"'
 
 
 # =========================================================================== elementwise pieces
@@ -519,12 +519,25 @@ _KERNELS = (
 _compiled = None
 
 
-def _kernel():
-    """The compiled ``_run_epoch`` (Numba imported and every piece wrapped on first use)."""
+def load():
+    """Import Numba and compile the kernel (or load it from the on-disk cache); returns it.
+
+    :func:`run_epoch` calls this on first use. NOTE: Numba's ``np.dot`` calls the BLAS of
+    SciPy (``scipy.linalg.cython_blas``), a library apart from NumPy's, loaded here: a
+    ``threadpoolctl`` controller made *before* this call does not see it, and a BLAS left at
+    its default thread count runs the kernel's small products on every core, several times
+    slower. Make the controller (``train(blas_threads=...)``'s) after this call.
+
+    Raises
+    ------
+    ImportError
+        Without Numba, naming the extra that installs it.
+    """
     global _compiled
     if _compiled is None:
         try:
             import numba
+            import scipy.linalg.cython_blas  # noqa: F401  (the BLAS that Numba's np.dot calls)
         except ImportError:
             raise ImportError(_INSTALL) from None
         g = globals()
@@ -607,7 +620,7 @@ def run_epoch(
     t : int
         The step count after the epoch.
     """
-    kernel = _kernel()
+    kernel = load()
     loss_sum, weight_sum, sq, bad, t = kernel(
         theta,
         grad,
