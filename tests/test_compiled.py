@@ -285,3 +285,30 @@ def test_numba_is_imported_lazily_and_its_absence_named():
     )
     assert r.returncode == 0, r.stderr
     assert 'pip install "handgrad[fast]"' in r.stdout
+
+
+def test_pack_state_and_unpack_state_round_trip():
+    net = Network([3, 4, 2], random_state=0)
+    opt = get_optimizer("adam", net.parameters(), lr=0.01)
+    X, Y = _data(20, 3, 2, "mse")
+    train(net, X, Y, optimizer=opt, epochs=1, batch_size=8, progress=False)
+    state = compiled.pack_state(opt)
+    assert state.shape == (2, compiled.pack(net).size) and np.any(state != 0)
+    fresh = get_optimizer("adam", net.parameters(), lr=0.01)
+    compiled.unpack_state(state, fresh)
+    for slot in ("m", "v"):
+        for a, b in zip(fresh.state[slot], opt.state[slot]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_the_same_call_gives_bit_identical_results():
+    X, Y = _data(70, 4, 3, "softmax_crossentropy")
+    runs = []
+    for _ in range(2):
+        net = Network([4, 9, 3], activation="gelu", random_state=5)
+        theta, state, per_epoch, _ = _compiled(net, X, Y, loss="softmax_crossentropy", optimizer="adamw", lr=0.01,
+                                               epochs=2, batch_size=16, weight_decay=0.01)  # fmt: skip
+        runs.append((theta, state, per_epoch))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    assert runs[0][2] == runs[1][2]
