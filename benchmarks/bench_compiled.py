@@ -307,6 +307,73 @@ def _timed(fn, *args) -> float:
     return time.perf_counter() - t0
 
 
+def products_main() -> None:
+    """µs per product of one seed step at batch 32 (float64, one BLAS thread, CPU time, best of 3):
+    Numba's np.dot inside a compiled loop, NumPy's np.dot called from Python, a compiled hand loop."""
+    import numba
+    from threadpoolctl import ThreadpoolController
+
+    @numba.njit(error_model="numpy")
+    def nb_dot(A, B, out, reps):
+        for _ in range(reps):
+            np.dot(A, B, out)
+
+    @numba.njit(error_model="numpy")
+    def hand(A, B, out, reps):
+        n, k = A.shape
+        m = B.shape[1]
+        for _ in range(reps):
+            for i in range(n):
+                for j in range(m):
+                    out[i, j] = 0.0
+                for p in range(k):
+                    a = A[i, p]
+                    for j in range(m):
+                        out[i, j] += a * B[p, j]
+
+    def numpy_dots(A, B, C, reps):
+        for _ in range(reps):
+            np.dot(A, B, C)
+
+    rng = np.random.default_rng(0)
+    N = 32
+    # (left shape, transposed?, right shape, transposed?): the step's products, as the kernel stores them
+    products = {
+        "z_1 = [W_1|b_1] [x;1] (128×38 · 38×32)": ((128, 38), False, (N, 38), True),
+        "z_2 = [W_2|b_2] [a_1;1] (64×129 · 129×32)": ((64, 129), False, (129, N), False),
+        "z_3 = [W_3|b_3] [a_2;1] (1×65 · 65×32)": ((1, 65), False, (65, N), False),
+        "[dW_3|db_3] = δ_3 [a_2;1]ᵀ (1×32 · 32×65)": ((1, N), False, (65, N), True),
+        "[W_3|b_3]ᵀ δ_3 (65×1 · 1×32)": ((1, 65), True, (1, N), False),
+        "[dW_2|db_2] = δ_2 [a_1;1]ᵀ (64×32 · 32×129)": ((64, N), False, (129, N), True),
+        "[W_2|b_2]ᵀ δ_2 (129×64 · 64×32)": ((64, 129), True, (64, N), False),
+        "[dW_1|db_1] = δ_1 [x;1] (128×32 · 32×38)": ((128, N), False, (N, 38), False),
+    }
+    out = {}
+    controller = None
+    for name, (sa, ta, sb, tb) in products.items():
+        A = rng.random(sa)
+        A = A.T if ta else A
+        B = rng.random(sb)
+        B = B.T if tb else B
+        C = np.empty((A.shape[0], B.shape[1]))
+        nb_dot(A, B, C, 1)
+        hand(A, B, C, 1)
+        if controller is None:
+            controller = ThreadpoolController()  # after Numba's first np.dot: SciPy's BLAS is loaded
+        reps = 2000
+        with controller.limit(limits=1, user_api="blas"):
+            res = {}
+            for label, fn in (("numba np.dot", nb_dot), ("hand loop", hand), ("NumPy np.dot", numpy_dots)):
+                best = float("inf")
+                for _ in range(3):
+                    t0 = time.process_time()
+                    fn(A, B, C, reps)
+                    best = min(best, (time.process_time() - t0) / reps * 1e6)
+                res[label] = best
+        out[name] = res
+    print(json.dumps(out))
+
+
 def compile_cost_main() -> None:
     """Seconds to import Numba and make the first call (float64, then float32) in this process."""
     t0 = time.perf_counter()
@@ -430,6 +497,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-wide", action="store_true", help="skip the wide network")
     parser.add_argument("--peak", action="store_true", help="also measure the matrix-product peak")
     parser.add_argument("--compile-cost", action="store_true", help="also measure the first call, cold and warm")
+    parser.add_argument("--products", action="store_true", help="also time each product: Numba, NumPy, hand loop")
     parser.add_argument("--whole-process", action="store_true", help="also time the seed's 100-epoch experiment")
     parser.add_argument("--quick", action="store_true", help="a tiny run: 2 rounds, 2 epochs, 2,000 rows")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
@@ -438,6 +506,9 @@ def main(argv=None) -> int:
 
     if args.worker == "peak":
         peak_main()
+        return 0
+    if args.worker == "products":
+        products_main()
         return 0
     if args.worker == "compile":
         compile_cost_main()
@@ -511,6 +582,13 @@ def main(argv=None) -> int:
             warm = run_child(["--worker", "compile"], env=env)
         out += ["", "Compilation (seconds; fresh NUMBA_CACHE_DIR, then a second process on that cache):", ""]
         out += [f"- {k}: cold {cold[k]:.2f}, warm {warm[k]:.2f}" for k in cold]
+    if args.products:
+        prods = run_child(["--worker", "products"])
+        out += ["", "µs per product of one seed step at batch 32 (float64, 1 BLAS thread, CPU time, best of 3):", "",
+                "| product | Numba's np.dot in compiled code | NumPy's np.dot from Python | compiled hand loop |",
+                "| --- | ---: | ---: | ---: |"]  # fmt: skip
+        for name, res in prods.items():
+            out.append(f"| {name} | {res['numba np.dot']:.2f} | {res['NumPy np.dot']:.2f} | {res['hand loop']:.2f} |")
     if args.whole_process:
         out += ["", "The seed's experiment, 100 epochs, whole process (start, CSV, training, exit):", ""]
         out += whole_process(1 if args.quick else 3)
