@@ -99,6 +99,8 @@ STATE_ROWS = {0: 0, 1: 1, 2: 1, 3: 2, 4: 2}
 
 # Constants of the activations, as handgrad.activations defines them.
 _LEAKY = 0.01
+#: Largest batch for which the kernel also keeps the batch as columns (see _run_epoch).
+_COLUMNS_UP_TO = 64
 _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_K = 0.044715
 _LOG2 = math.log(2.0)
@@ -416,8 +418,16 @@ def _run_epoch(
     zbuf = np.empty(zoff[L], dtype)
     abuf = np.empty(aoff[L], dtype)
     dbuf = np.empty(doff[L], dtype)
-    Xb = np.empty((B, n0 + 1), dtype)  # this batch's rows [x_i, 1]
+    # The batch as rows [x_i, 1] (N, n_0 + 1), and for small batches also as columns [x; 1] (n_0 + 1, N).
+    # NOTE: OpenBLAS's small-matrix kernels run a product whose left factor is row-major and right factor
+    # column-major up to 2x slower than the other combinations (bench_compiled.py --products): with the
+    # columns, z_1 = [W_1 | b_1] [x; 1] is row-major × row-major (-7 % per epoch at batch 32). From batch
+    # _COLUMNS_UP_TO on, the strided copy costs more than it saves (+15-50 % at 256 and 1024): z_1 then
+    # takes the rows' transpose.
+    Xb = np.empty((B, n0 + 1), dtype)
     Xb[:, n0] = 1.0
+    columns = B <= _COLUMNS_UP_TO
+    x0buf = np.empty((n0 + 1) * B if columns else 0, dtype)
     Yb = np.empty((B, nL), dtype)
     wb = np.empty(B if weighted else 0, dtype)
 
@@ -429,11 +439,16 @@ def _run_epoch(
         s = b * batch_size
         N = min(batch_size, n - s)
         # the batch: rows order[s:s+N] (shuffled, or file order)
+        X0 = x0buf[: (n0 + 1) * N if columns else 0].reshape(n0 + 1 if columns else 0, N)
         wsum = 0.0
         for i in range(N):
             r = order[s + i]
             for k in range(n0):
                 Xb[i, k] = X[r, k]
+            if columns:
+                for k in range(n0):
+                    X0[k, i] = X[r, k]
+                X0[n0, i] = 1.0
             for k in range(nL):
                 Yb[i, k] = Y[r, k]
             if weighted:
@@ -451,7 +466,10 @@ def _run_epoch(
             Wb = theta[offs[l - 1] : offs[l]].reshape(nl, m + 1)
             Z = zbuf[zoff[l - 1] : zoff[l - 1] + nl * N].reshape(nl, N)
             if l == 1:
-                np.dot(Wb, Xb[:N].T, Z)
+                if columns:
+                    np.dot(Wb, X0, Z)
+                else:
+                    np.dot(Wb, Xb[:N].T, Z)
             else:
                 Aprev = abuf[aoff[l - 2] : aoff[l - 2] + (m + 1) * N].reshape(m + 1, N)
                 np.dot(Wb, Aprev, Z)
