@@ -166,6 +166,13 @@ def test_short_last_batch_and_batch_larger_than_data(n):
     _compare([3, 6, 2], "relu", "huber", "adam", n=n, lr=0.01)
 
 
+@pytest.mark.parametrize("batch_size", [64, 65, 100])
+def test_batches_above_the_kernels_column_copy_threshold(batch_size):
+    # up to compiled._COLUMNS_UP_TO rows a batch is also kept as columns (another product layout); above, not
+    assert compiled._COLUMNS_UP_TO == 64
+    _compare([4, 9, 7, 2], "relu", "mse", "adam", n=230, batch_size=batch_size, lr=0.01)
+
+
 def test_seed_denominator_also_on_the_short_last_batch():
     # mode="seed": dJ/dŶ = 2/batch_size (Ŷ − Y) on every batch, the last (6 of 16 rows) too
     theta = _compare([4, 8, 6, 1], "relu", "mse", "sgd", n=70, batch_size=16, lr=1e-3, mode="seed")

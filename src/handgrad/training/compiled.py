@@ -415,8 +415,10 @@ def _run_epoch(
         zoff[l] = zoff[l - 1] + sizes[l] * B
         aoff[l] = aoff[l - 1] + (sizes[l] + 1) * B
         doff[l] = doff[l - 1] + (sizes[l] + 1) * B
+    columns = B <= _COLUMNS_UP_TO  # see the NOTE on the batch's copies below
     zbuf = np.empty(zoff[L], dtype)
     abuf = np.empty(aoff[L], dtype)
+    atbuf = np.empty(aoff[L] if columns else 0, dtype)  # small batches: [a_l; 1]ᵀ (N, n_l + 1) as well
     dbuf = np.empty(doff[L], dtype)
     # The batch as rows [x_i, 1] (N, n_0 + 1), and for small batches also as columns [x; 1] (n_0 + 1, N).
     # NOTE: OpenBLAS's small-matrix kernels run a product whose left factor is row-major and right factor
@@ -426,7 +428,6 @@ def _run_epoch(
     # takes the rows' transpose.
     Xb = np.empty((B, n0 + 1), dtype)
     Xb[:, n0] = 1.0
-    columns = B <= _COLUMNS_UP_TO
     x0buf = np.empty((n0 + 1) * B if columns else 0, dtype)
     Yb = np.empty((B, nL), dtype)
     wb = np.empty(B if weighted else 0, dtype)
@@ -477,6 +478,11 @@ def _run_epoch(
             _activate(act_codes[l - 1], Z, Aaug[:nl], zero)  # (identity: a copy, so that Aaug holds every a_l)
             if l < L:
                 Aaug[nl, :] = 1.0  # the row of ones that carries b_{l+1}
+                if columns:  # and the same as rows, for [dW_{l+1} | db_{l+1}] = δ_{l+1} [a_l; 1]ᵀ
+                    AT = atbuf[aoff[l - 1] : aoff[l - 1] + (nl + 1) * N].reshape(N, nl + 1)
+                    for i in range(N):
+                        for k in range(nl + 1):
+                            AT[i, k] = Aaug[k, i]
 
         # ---- the loss and δ_L = dJ/dŶ ∘ σ_L'(z_L)
         ZL = zbuf[zoff[L - 1] : zoff[L - 1] + nL * N].reshape(nL, N)
@@ -495,7 +501,11 @@ def _run_epoch(
                 np.dot(D, Xb[:N], G)  # [dW_1 | db_1] = δ_1 [x; 1]ᵀ
             else:
                 Aprev = abuf[aoff[l - 2] : aoff[l - 2] + (m + 1) * N].reshape(m + 1, N)
-                np.dot(D, Aprev.T, G)  # [dW_l | db_l] = δ_l [a_{l-1}; 1]ᵀ
+                if columns:
+                    ATprev = atbuf[aoff[l - 2] : aoff[l - 2] + (m + 1) * N].reshape(N, m + 1)
+                    np.dot(D, ATprev, G)  # [dW_l | db_l] = δ_l [a_{l-1}; 1]ᵀ
+                else:
+                    np.dot(D, Aprev.T, G)
                 Wb = theta[offs[l - 1] : offs[l]].reshape(nl, m + 1)
                 Dprev = dbuf[doff[l - 2] : doff[l - 2] + (m + 1) * N].reshape(m + 1, N)
                 np.dot(Wb.T, D, Dprev)  # [W_lᵀ δ_l; b_lᵀ δ_l]
