@@ -40,6 +40,20 @@ The data stay rows ``X`` of shape ``(n, n_0)`` in C order: each batch's rows are
 gathered (in ``order``) into a buffer ``(N, n_0 + 1)`` with a last column of
 ones, whose transpose is ``[a_0; 1]``.
 
+Storage orders: OpenBLAS's kernels for small matrices run a product whose left
+factor is row-major and right factor column-major up to 2× slower than the other
+three combinations (``benchmarks/bench_compiled.py --products``; the docs'
+benchmark page). For batches of up to 64 rows the kernel therefore keeps the batch
+and each ``[a_l; 1]`` twice, as columns and as rows (a strided copy of ``n_l · N``
+numbers), so that every large product is row-major × row-major or column-major ×
+anything: 11 % less per epoch at batch 32. From 65 rows on the copies cost more
+than they save and are not made. Neither choice changes a number computed.
+
+Numba settings: ``cache=True`` (see above), ``nogil=True`` (a caller may run other
+threads meanwhile), ``error_model="numpy"`` (a division by zero gives inf/NaN, as
+in NumPy, instead of a check per division that keeps the loops from vectorising:
+5× on Adam's update). No ``fastmath`` except in the squared norm's sum (order only).
+
 Codes
 -----
 The kernel takes small integers for what the engine takes as objects:
