@@ -47,7 +47,7 @@ benchmark page). For batches of up to 64 rows the kernel therefore keeps the bat
 and each ``[a_l; 1]`` twice, as columns and as rows (a strided copy of ``n_l · N``
 numbers), so that every large product is row-major × row-major or column-major ×
 anything: 11 % less per epoch at batch 32. From 65 rows on the copies cost more
-than they save and are not made. Neither choice changes a number computed.
+than they save and are not made. Either way the results agree to rounding (tested).
 
 Numba settings: ``cache=True`` (see above), ``nogil=True`` (a caller may run other
 threads meanwhile), ``error_model="numpy"`` (a division by zero gives inf/NaN, as
