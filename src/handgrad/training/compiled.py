@@ -615,6 +615,10 @@ def run_epoch(
 
     Updates ``theta``, ``grad`` and ``state`` in place. Nothing is checked here beyond
     what Numba's typing checks: the caller (the engine) validates once per ``train`` call.
+    NOTE: Numba compiles one specialisation per combination of argument types; the cached
+    ones are those of the types below (theta's float dtype for every float array, ``w`` too
+    when empty; int64 ``order``, ``sizes``, ``act_codes``; C-ordered ``X``, ``Y``). Another
+    dtype or memory order works but compiles anew (seconds, once per machine).
 
     Parameters
     ----------
