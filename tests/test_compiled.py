@@ -319,3 +319,17 @@ def test_the_same_call_gives_bit_identical_results():
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
     assert runs[0][2] == runs[1][2]
+
+
+def test_the_seeds_experiment_on_house(data_dir):
+    # The seed's workload itself: 37-128-64-1 ReLU, randn weights, SGD 1e-4, batch 32 in file order, the
+    # fixed 2/batch_size (also on the last 16 rows); two epochs against train(mode="seed") to 1e-12.
+    rows = np.loadtxt(data_dir / "house" / "train_house.csv", delimiter=",", skiprows=1)
+    X, y = np.ascontiguousarray(rows[:, :37]), rows[:, 37]
+    net = Network([37, 128, 64, 1], activation="relu", init="randn", random_state=0)
+    net2 = net.copy()
+    theta_ref, _, hist = _engine(net, X, y, loss="mse", optimizer="sgd", lr=1e-4, epochs=2, batch_size=32, mode="seed")
+    theta, _, per_epoch, _ = _compiled(net2, X, y, loss="mse", optimizer="sgd", lr=1e-4, epochs=2, batch_size=32,
+                                       seed_denominator=32)  # fmt: skip
+    _close64(theta, theta_ref)
+    _close64(np.array([ls / ws for ls, ws, *_ in per_epoch]), np.array(hist["train_loss"]))
