@@ -111,10 +111,12 @@ _N_CONST = 14
 #: Rows of ``state`` each optimizer code needs.
 STATE_ROWS = {0: 0, 1: 1, 2: 1, 3: 2, 4: 2}
 
+#: Largest batch for which the kernel also keeps the batch and the activations in a second storage
+#: order (see "Storage orders" above; measured).
+_COLUMNS_UP_TO = 64
+
 # Constants of the activations, as handgrad.activations defines them.
 _LEAKY = 0.01
-#: Largest batch for which the kernel also keeps the batch as columns (see _run_epoch).
-_COLUMNS_UP_TO = 64
 _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_K = 0.044715
 _LOG2 = math.log(2.0)
