@@ -404,8 +404,9 @@ def lib_predict_float32_1e300(folder: Path) -> None:
 
 
 def lib_predict_stored_scale_overflows(folder: Path) -> None:
-    est = handgrad.MLPRegressor(hidden_layer_sizes=(3,), max_iter=1).fit(_X, _X[:, 0])
+    est = handgrad.MLPRegressor(hidden_layer_sizes=(3,), max_iter=1, random_state=0).fit(_X, _X[:, 0])
     est.y_scale_, est.y_mean_ = np.array([1e308]), np.array([1e308])
+    est.network_.biases[-1][...] = 10.0  # every scaled output near 10: 10 · 1e308 + 1e308 overflows (whatever the init)
     est.predict(_X)
 
 

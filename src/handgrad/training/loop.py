@@ -78,14 +78,15 @@ from ..losses import Loss, get_loss
 from ..metrics import accuracy_score, mean_absolute_error, mean_squared_error, r2_score
 from ..network import GRADIENT_METHODS, Network
 from ..parameters import BlockParameters
-from ..params import Integer, check
+from ..params import Integer, Options, check
+from . import compiled as _compiled
 from .callbacks import Callback, EarlyStopping, PrintEvery, ProgressBar, TrainContext
 from .history import History
 from .optimizers import Optimizer, get_optimizer
 from .schedules import get_schedule
 from .split import validation_split as _split_validation
 from .state import TrainState
-from .step import Step
+from .step import Step, compiled_engine_applies
 
 MODES = ("standard", "seed")
 
@@ -105,6 +106,9 @@ def _blas_threads_for(setting, network: Network, batch_size: int) -> int | None:
     return check("blas_threads", setting, Integer(low=1))
 
 
+_CONTROLLER_SAW_KERNEL = [False]
+
+
 def _blas_limit(n_threads: int | None):
     """A context limiting BLAS to ``n_threads`` (threadpoolctl), or a no-op."""
     global _CONTROLLER
@@ -114,7 +118,10 @@ def _blas_limit(n_threads: int | None):
         import threadpoolctl
     except ImportError:  # optional: without it BLAS keeps its own setting
         return contextlib.nullcontext()
-    if _CONTROLLER is None:  # inspecting the loaded libraries takes ~1 ms: once per process
+    if _CONTROLLER is None or (_compiled._compiled is not None and not _CONTROLLER_SAW_KERNEL[0]):
+        # Inspecting the loaded libraries takes ~1 ms: once per process, and once more after the
+        # compiled epoch has loaded its BLAS (SciPy's, apart from NumPy's: handgrad.training.compiled).
+        _CONTROLLER_SAW_KERNEL[0] = _compiled._compiled is not None
         _CONTROLLER = threadpoolctl.ThreadpoolController()
     return _CONTROLLER.limit(limits=n_threads, user_api="blas")
 
@@ -209,6 +216,7 @@ def train(
     blas_threads: int | str | None = "auto",
     distributed=None,
     device=None,
+    engine: str = "auto",
 ) -> History:
     """Train ``network`` in place on ``(X, Y)`` by mini-batch gradient descent.
 
@@ -289,6 +297,12 @@ def train(
         else the BLAS default. NOTE: a small product split over threads costs
         more in waking and synchronising them than it saves, and on a busy
         machine far more (see ``docs/benchmarks.md``). None: leave BLAS as it is.
+    engine : {"auto", "numpy", "compiled"}, default "auto"
+        ``"compiled"``: each epoch in one Numba call (:mod:`handgrad.training.compiled`,
+        ``pip install "handgrad[fast]"``), the same numbers as NumPy to rounding; ``"numpy"``:
+        the NumPy engine; ``"auto"``: compiled where Numba is installed and the training is
+        one it implements (named activations, losses and optimizers, backpropagation, on the
+        CPU, one process), else NumPy.
     distributed : handgrad.training.distributed.DataParallel, optional
         Data-parallel training on ``torch.distributed``: every rank makes this same call;
         each computes on its part of every global mini-batch and the gradients are summed
@@ -385,6 +399,7 @@ def train(
     if trained is not network:
         opt.to_backend(trained.theta, bk)
     reorder = (seed_mode and P is not None) or (not seed_mode and shuffle)
+    engine = _choose_engine(engine, trained is network, network, loss_fn, opt, gradient, distributed)
     step = Step(
         trained,
         loss_fn,
@@ -397,6 +412,7 @@ def train(
         gradient=gradient,
         reorder=reorder,
         data_parallel=distributed,
+        engine=engine,
     )
     data.X = step.rows  # the step's own rows: a converted copy of the input need not stay alive
     params = network.parameters()
@@ -495,6 +511,28 @@ def train(
 
 
 # --------------------------------------------------------------------------- the stages of train()
+ENGINES = ("auto", "numpy", "compiled")
+
+
+def _choose_engine(engine, on_numpy, network, loss_fn, opt, gradient, distributed) -> str:
+    """``"compiled"`` or ``"numpy"`` for train()'s ``engine`` (see its docstring)."""
+    engine = check("engine", engine, Options(set(ENGINES)))
+    if engine == "numpy":
+        return "numpy"
+    fits = on_numpy and distributed is None and compiled_engine_applies(network, loss_fn, opt, gradient=gradient)
+    if engine == "compiled" and not fits:
+        if not _compiled.available():
+            raise ConfigError('engine="compiled" needs Numba: pip install "handgrad[fast]"')
+        raise ConfigError(
+            'engine="compiled" runs backpropagation on the CPU in one process with the named activations, '
+            'losses and optimizers; use engine="numpy" (or "auto") for this training'
+        )
+    if fits:
+        _compiled.load()  # compiled (or loaded from Numba's cache) before BLAS's threads are limited
+        return "compiled"
+    return "numpy"
+
+
 def _check_same_call(dp, network, data, batch_size, epochs) -> None:
     """Refuse, on every rank alike, ranks that were given different data or settings."""
     what = {

@@ -47,6 +47,7 @@ from ..gradients import expanded as _expanded
 from ..losses import Loss
 from ..network import Network
 from ..parameters import BlockParameters
+from . import compiled as _compiled
 from .optimizers import Optimizer
 
 
@@ -109,6 +110,9 @@ class Step:
     data_parallel : handgrad.training.distributed.DataParallel, optional
         This rank's part of every global mini-batch, the gradients summed across ranks
         (:meth:`_run_epoch_data_parallel`).
+    engine : {"numpy", "compiled"}
+        ``"compiled"``: every epoch in one Numba call (:mod:`handgrad.training.compiled`, where
+        :func:`compiled_engine_applies`); the same numbers to rounding.
     gather_from_X : bool, optional
         Gather each epoch's rows from ``X`` itself (no augmented copy of the data); default: for
         data of :data:`LARGE_DATA` bytes or more (see ``self.gather_from_X``).
@@ -135,6 +139,7 @@ class Step:
         device_rows: int | None = None,
         data_parallel=None,
         gather_from_X: bool | None = None,
+        engine: str = "numpy",
     ):
         self.net = network
         self.loss = loss
@@ -142,6 +147,7 @@ class Step:
         self.denominator = seed_denominator
         self.expanded = gradient == "expanded"
         self.grad_hook = grad_hook
+        self.batch_size = batch_size
         dtype = network.dtype
         #: Where the arithmetic runs: the array library and device of the parameters (handgrad.backend).
         self.bk = bk = backend_of(network.theta)
@@ -151,6 +157,19 @@ class Step:
         #: ``X`` and a second one in the epoch's order: for large data (from LARGE_DATA bytes), on
         #: NumPy, when the rows are reordered. It saves two copies of the data (the step then holds
         #: none) for a gather per batch (~1-2 µs), which at the seed's size is a few % and not worth it.
+        #: The compiled epoch's codes, or None (the NumPy engine).
+        self.kernel = None
+        if engine == "compiled":
+            self.kernel = _compiled.codes(network, loss, optimizer)
+            gather_from_X = True  # the kernel gathers each batch's rows from X itself: no copy of the data
+            self._kernel_data = (
+                np.ascontiguousarray(X, dtype),
+                np.ascontiguousarray(Y, dtype),
+                np.empty(0, dtype) if sample_weight is None else np.ascontiguousarray(sample_weight, dtype),
+            )
+            self._kernel_order = np.arange(X.shape[0], dtype=np.int64)
+            self._kernel_grad = np.empty(network.layout.size, dtype)
+            reorder = True
         if gather_from_X is None:
             gather_from_X = X.nbytes >= LARGE_DATA
         self.gather_from_X = bool(gather_from_X) and reorder and bk is NUMPY and X.dtype == dtype
@@ -258,6 +277,9 @@ class Step:
                 if src is not None:
                     NUMPY.take_rows(src, rows, out=out)
             return
+        if self.kernel is not None:
+            np.copyto(self._kernel_order, rows)  # the compiled epoch takes its rows in this order
+            return
         if self.gather_from_X:
             np.copyto(self._order, rows)  # the batches gather their rows as they come (_gather)
             return
@@ -303,6 +325,8 @@ class Step:
         losses = []  # a lazy backend's batch losses, 0-d arrays on the device, read after the loop
         loss_sum = 0.0
         steps = 0
+        if self.kernel is not None:
+            return self._run_epoch_compiled()
         if self.dp is not None:
             return self._run_epoch_data_parallel()
         uploads = self.uploads
@@ -399,3 +423,36 @@ class Step:
             opt.step_flat(grad, in_place=False)
             steps += 1
         return EpochResult(loss_sum, float(self.bk.sumsq(grad)), None, math.nan, steps)
+
+    def _run_epoch_compiled(self) -> EpochResult:
+        """:meth:`run_epoch` as one Numba call (:func:`handgrad.training.compiled.run_epoch`).
+
+        The kernel keeps ``[W_l | b_l]`` row by row (its own measured layout): the parameters and
+        the optimizer's state are copied into that layout and back once per epoch (a few µs).
+        """
+        net, opt = self.net, self.opt
+        sizes, acts, loss_code, opt_code, hyper = self.kernel
+        theta = _compiled.pack(net)
+        state = _compiled.pack_state(opt)
+        X, Y, w = self._kernel_data
+        loss_sum, _, sq, bad, t = _compiled.run_epoch(
+            theta, self._kernel_grad, state, X, Y, w, self._kernel_order, self.batch_size, sizes, acts,
+            loss_code, opt_code, hyper, opt.t, opt.lr, self.denominator or 0,
+        )  # fmt: skip
+        steps = t - opt.t
+        _compiled.unpack(theta, net)
+        _compiled.unpack_state(state, opt)
+        opt.t = t
+        if bad:
+            # The kernel stopped before batch `bad`'s update: its loss, for the message, from the
+            # parameters as they were (the same number the NumPy engine reports).
+            rows = self._kernel_order[(bad - 1) * self.batch_size : bad * self.batch_size]
+            wb = None if w.size == 0 else w[rows]
+            bad_loss = self.loss.value(net.predict_columns(X[rows].T), Y[rows].T, wb)
+            return EpochResult(loss_sum, math.nan, bad, bad_loss, steps)
+        return EpochResult(loss_sum, sq, None, math.nan, steps)
+
+
+def compiled_engine_applies(network, loss, optimizer, *, gradient="backprop", sample_weight=None) -> bool:
+    """Whether the compiled epoch can run this training (Numba installed, every piece named)."""
+    return gradient == "backprop" and _compiled.available() and _compiled.applies(network, loss, optimizer)
