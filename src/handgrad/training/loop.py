@@ -300,9 +300,10 @@ def train(
     engine : {"auto", "numpy", "compiled"}, default "auto"
         ``"compiled"``: each epoch in one Numba call (:mod:`handgrad.training.compiled`,
         ``pip install "handgrad[fast]"``), the same numbers as NumPy to rounding; ``"numpy"``:
-        the NumPy engine; ``"auto"``: compiled where Numba is installed and the training is
-        one it implements (named activations, losses and optimizers, backpropagation, on the
-        CPU, one process), else NumPy.
+        the NumPy engine; ``"auto"``: compiled where Numba is installed, the training is one
+        it implements (named activations, losses and optimizers, backpropagation, on the CPU,
+        one process) and long enough to win back loading Numba (about 2 s of NumPy work:
+        :data:`AUTO_COMPILED_SECONDS`), else NumPy.
     distributed : handgrad.training.distributed.DataParallel, optional
         Data-parallel training on ``torch.distributed``: every rank makes this same call;
         each computes on its part of every global mini-batch and the gradients are summed
@@ -399,7 +400,8 @@ def train(
     if trained is not network:
         opt.to_backend(trained.theta, bk)
     reorder = (seed_mode and P is not None) or (not seed_mode and shuffle)
-    engine = _choose_engine(engine, trained is network, network, loss_fn, opt, gradient, distributed)
+    estimate = _numpy_seconds(network, data.n, batch_size, epochs - start)
+    engine = _choose_engine(engine, trained is network, network, loss_fn, opt, gradient, distributed, estimate)
     step = Step(
         trained,
         loss_fn,
@@ -514,7 +516,20 @@ def train(
 ENGINES = ("auto", "numpy", "compiled")
 
 
-def _choose_engine(engine, on_numpy, network, loss_fn, opt, gradient, distributed) -> str:
+#: "auto" takes the compiled epoch for a training the NumPy engine would take this long for (or once
+#: Numba is loaded): loading Numba and the cached kernel costs ~0.5 s of a process, which a short
+#: training (the built-in sine set: 0.2 s) would not win back.
+AUTO_COMPILED_SECONDS = 2.0
+
+
+def _numpy_seconds(network, n_rows: int, batch_size: int, epochs: int) -> float:
+    """A rough estimate of the NumPy engine's time: ~20 µs a step, or its products at ~40 GFLOP/s."""
+    steps = epochs * -(-n_rows // batch_size)
+    flops = 6.0 * network.layout.size * min(batch_size, n_rows)  # forward + the two backward products
+    return steps * max(20e-6, flops / 40e9)
+
+
+def _choose_engine(engine, on_numpy, network, loss_fn, opt, gradient, distributed, estimated_seconds) -> str:
     """``"compiled"`` or ``"numpy"`` for train()'s ``engine`` (see its docstring)."""
     engine = check("engine", engine, Options(set(ENGINES)))
     if engine == "numpy":
@@ -527,7 +542,7 @@ def _choose_engine(engine, on_numpy, network, loss_fn, opt, gradient, distribute
             'engine="compiled" runs backpropagation on the CPU in one process with the named activations, '
             'losses and optimizers; use engine="numpy" (or "auto") for this training'
         )
-    if fits:
+    if fits and (engine == "compiled" or _compiled._compiled is not None or estimated_seconds >= AUTO_COMPILED_SECONDS):
         _compiled.load()  # compiled (or loaded from Numba's cache) before BLAS's threads are limited
         return "compiled"
     return "numpy"
