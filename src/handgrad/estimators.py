@@ -207,6 +207,10 @@ class FitHooks:
     classes : sequence, optional
         Classifier: every label there is (a cold fit), as ``partial_fit``'s ``classes``: a
         class held out of the training rows (one row of it, in the validation part) keeps its output.
+    distributed : handgrad.training.distributed.DataParallel, optional
+        Data-parallel training on ``torch.distributed`` (``torchrun``): every rank calls ``fit``
+        on the same rows with the same hyper-parameters; each computes on its part of every
+        global mini-batch (:func:`handgrad.training.train`'s ``distributed``).
     """
 
     validation_data: tuple | None = None
@@ -221,6 +225,7 @@ class FitHooks:
     initial_weights: tuple | None = None
     progress: bool | None = None
     classes: tuple | None = None
+    distributed: Any = None
 
 
 _NO_HOOKS = FitHooks()
@@ -649,6 +654,7 @@ class _BaseMLP:
                 mode=hooks.mode,
                 gradient=hooks.gradient,
                 permutations=hooks.permutations,
+                distributed=hooks.distributed,
             )
         except DivergenceError:
             # train() restored the last good parameters into network_: keep the

@@ -16,11 +16,21 @@ Interruption: SIGINT (Ctrl-C) or SIGTERM lets the current epoch finish, writes a
 checkpoint at that epoch boundary and exits with 130 / 143; ``--resume CHECKPOINT``
 finishes the run with the same weights, to the bit, as a run left alone. A
 second signal stops at once (no checkpoint).
+
+Data-parallel (``--distributed``, launched by ``torchrun``): every process runs this
+command; it joins the process group torchrun describes in the environment, each rank
+trains on its part of every global batch (``--batch-size`` stays the global batch) and
+only rank 0 prints and writes files (model, checkpoints, plots, exported weights); the
+others run silently and exit with the same code. ``--resume CHECKPOINT`` of a checkpoint
+that does not exist yet starts the run and checkpoints there, so the command that
+``torchrun --max-restarts`` reruns continues from the last checkpoint (docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 import time
@@ -31,11 +41,13 @@ import numpy as np
 
 from ..activations import ACTIVATIONS
 from ..data import Dataset, list_datasets
+from ..errors import HandgradError
 from ..estimators import DEFAULTS, FitHooks, MLPClassifier, MLPRegressor
 from ..init import INITS, default_init
 from ..losses import LOSSES, get_loss
 from ..network import GRADIENT_METHODS
 from ..training import Callback, History, PrintEvery, TrainState
+from ..training.distributed import DataParallel
 from ._common import (
     MISSING_CHOICES,
     RunFolder,
@@ -236,7 +248,28 @@ def register(subparsers) -> None:
     out.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no schema; only the results")
     out.add_argument("--checkpoint-every", type=int, default=0, metavar="K", help="write a checkpoint every K epochs")
     out.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (default: checkpoint.npz in the run folder)")
-    out.add_argument("--resume", metavar="CHECKPOINT", help="continue the run a checkpoint was written by")
+    out.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        help="continue the run a checkpoint was written by (with --checkpoint-every and the run's flags: a "
+        "checkpoint that does not exist yet starts the run and writes there, the restart recipe of torchrun)",
+    )
+
+    dist = p.add_argument_group("data-parallel (torchrun)")
+    dist.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join the torch.distributed group torchrun describes (torchrun --nproc-per-node N -m handgrad "
+        "train --distributed ...): each rank trains on its part of every global batch; rank 0 prints and writes",
+    )
+    dist.add_argument("--dist-backend", choices=("gloo", "nccl"), default="gloo", help="default gloo (CPU)")
+    dist.add_argument(
+        "--dist-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds a rank waits for the others in a collective before it stops with an error (default 60)",
+    )
     p.set_defaults(func=run)
     _PARSER = p
 
@@ -244,12 +277,25 @@ def register(subparsers) -> None:
 # ============================================================ the command
 def run(args: argparse.Namespace) -> int:
     """``handgrad train``: outputs → data → network and optimizer → train → report and save."""
+    if getattr(args, "distributed", False):
+        return _run_distributed(args)
+    return _run(args)
+
+
+def _run(args: argparse.Namespace, dp=None) -> int:
+    """The command; ``dp``: the data-parallel group (:class:`DataParallel`) of a ``--distributed`` run."""
     state = None
     run_folder_path = None
+    if args.resume and args.checkpoint_every and not Path(args.resume).exists():
+        # The restart recipe: the first run of a command that names its own checkpoint.
+        args.checkpoint, args.resume = args.checkpoint or args.resume, None
     if args.resume:
         assert _PARSER is not None
         args, state, cli = restore(args, _PARSER)
         run_folder_path = cli.get("run_folder")
+    main = dp is None or dp.is_main
+    if not main:
+        _silence(args)
     cfg = Settings(args)
     default_run = not args.train and not args.dataset
 
@@ -262,14 +308,16 @@ def run(args: argparse.Namespace) -> int:
     config = _checkpoint_config(args, outputs)
     if not args.quiet:
         _describe_network(args, cfg, setup, state)
+    if dp is not None:
+        dp.ready(True)  # every rank prepared (one that failed has said ready(False): see _run_distributed)
 
     t0 = time.perf_counter()
     with graceful_stop() as stop:
-        checkpointer = Checkpointer(args.checkpoint_every, outputs.checkpoint_file, stop, config)
+        checkpointer = Checkpointer(args.checkpoint_every, outputs.checkpoint_file, stop, config, dp)
         try:
-            hist = _train(args, data, setup, callbacks, metric, checkpointer, state)
+            hist = _train(args, data, setup, callbacks, metric, checkpointer, state, dp)
         except Interrupted as exc:
-            return _interrupted(exc, cfg)
+            return _interrupted(exc, cfg) if main else (143 if exc.signum == signal.SIGTERM else 130)
     elapsed = time.perf_counter() - t0
 
     train_part, valid = _report_and_save(args, data, setup, hist, outputs)
@@ -512,7 +560,7 @@ def _checkpoint_config(args, outputs: _Outputs) -> dict:
 
 
 # ---- train
-def _train(args, data: _Data, setup: _Setup, callbacks, metric: str | None, checkpointer: Checkpointer, state):
+def _train(args, data: _Data, setup: _Setup, callbacks, metric: str | None, checkpointer: Checkpointer, state, dp=None):
     """``fit`` the estimator on the training rows; the History, or :class:`Interrupted` from the checkpointer."""
     hooks = FitHooks(
         validation_data=setup.validation,
@@ -527,6 +575,7 @@ def _train(args, data: _Data, setup: _Setup, callbacks, metric: str | None, chec
         initial_weights=setup.initial_weights,
         progress=False if args.quiet else None,
         classes=None if data.task == "regression" else tuple(data.train.classes),
+        distributed=dp,
     )
     setup.estimator.fit(data.train, setup.y, hooks=hooks)
     return setup.estimator.history_
@@ -573,3 +622,49 @@ def _report_and_save(
         export_weights(args.export_weights, est.network_, args.force)
         say(f"final weights written to {args.export_weights}")
     return train_part, valid
+
+
+# ---- data-parallel (torchrun)
+def _run_distributed(args) -> int:
+    """``--distributed``: join the group torchrun describes, run the command, leave the group.
+
+    Rank 0 runs the command as usual; the other ranks train silently (:func:`_silence`: no
+    output on standard output, no files) and return the same exit code. A rank's error
+    (a usage error, a dead peer: :class:`DistributedError`) is its own one line on
+    standard error.
+    """
+    if args.dist_timeout is None or not args.dist_timeout > 0:
+        raise usage_error(f"--dist-timeout must be a positive number of seconds, got {args.dist_timeout}")
+    dp = DataParallel.from_environment(backend=args.dist_backend, timeout=args.dist_timeout)
+    try:
+        if dp.is_main:
+            code = _run(args, dp)
+        else:
+            with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+                code = _run(args, dp)
+    except HandgradError as exc:
+        if not dp.was_ready:
+            with contextlib.suppress(HandgradError):
+                dp.ready(False)  # failed while preparing: the other ranks stop now instead of at the timeout
+            raise
+        # NOTE: after a failed collective the group's teardown at exit could wait for the dead
+        # rank (or abort): say the error and leave at once.
+        print(f"handgrad: error: {' '.join(str(exc).split())}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(2)
+    except BaseException:
+        if not dp.was_ready:
+            with contextlib.suppress(HandgradError):
+                dp.ready(False)
+        raise
+    dp.close()  # NOTE: only after a run every rank finished; after a failed collective it could wait
+    return code
+
+
+def _silence(args) -> None:
+    """A rank other than 0: nothing printed but errors, no file written (rank 0 writes them all)."""
+    args.quiet = True
+    args.no_save, args.model, args.export_weights = True, None, None
+    args.plot = None
+    for name in ("plot_loss", "plot_pred", "plot_fit", "plot_gif", "plot_boundary", "plot_activations"):
+        setattr(args, name, None)
