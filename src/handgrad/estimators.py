@@ -84,6 +84,7 @@ import json
 import sys
 import warnings
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -92,6 +93,15 @@ from ._validation import check_sample_weight
 from .activations import sigmoid
 from .data import Dataset, Schema
 from .data.frame import as_raw_table, is_frame, is_table
+from .data.stream import (
+    RowCache,
+    csv_chunks,
+    csv_head,
+    is_chunk_iterator,
+    is_path,
+    parquet_chunks,
+    temporary_cache_path,
+)
 from .errors import (  # NotFittedError, NonNumericError: defined in errors, importable from here too
     ConfigError,
     DataError,
@@ -226,6 +236,10 @@ class FitHooks:
     progress: bool | None = None
     classes: tuple | None = None
     distributed: Any = None
+    #: Streaming (``fit`` on a file or an iterator of chunks): the binary cache file to write
+    #: (default: a temporary file, removed when ``fit`` returns) and the rows read at a time.
+    stream_cache: Any = None
+    stream_chunk_rows: int = 65_536
 
 
 _NO_HOOKS = FitHooks()
@@ -677,6 +691,12 @@ class _BaseMLP:
         hooks = _NO_HOOKS if hooks is None else hooks
         if not isinstance(hooks, FitHooks):
             raise ConfigError(f"hooks must be a FitHooks, got {type(hooks).__name__}")
+        if is_path(X) or is_chunk_iterator(X):
+            if incremental:
+                raise ConfigError("partial_fit takes arrays; fit streams a file or an iterator of (X, y) chunks")
+            if sample_weight is not None:
+                raise ConfigError("sample_weight is not supported when fit streams a file or chunks")
+            return self._fit_stream(X, y, hooks)
         cold = not self.__sklearn_is_fitted__() or not (incremental or self.warm_start)
         if cold and classes is None and hooks.classes is not None:
             classes = list(hooks.classes)
@@ -724,6 +744,33 @@ class _BaseMLP:
         _, self.network_, self._optimizer, self._base_lr, self.history_, self.validation_indices_ = best
         self._update_summary()
         return self
+
+    # ----------------------------------------------------------- data larger than memory
+    def _fit_stream(self, source, target, hooks: FitHooks):
+        """``fit`` on a CSV/Parquet file or an iterator of ``(X, y)`` chunks, never holding all the rows.
+
+        One pass converts the rows to a binary cache (:class:`~handgrad.data.stream.RowCache`) and
+        gathers the scaling statistics (Chan's pairwise update); training then reads the cache
+        chunk by chunk (:class:`~handgrad.training.step.ChunkedStep`). See :mod:`handgrad.data.stream`.
+        """
+        raise ConfigError(
+            f"{type(self).__name__} trains on arrays and tables; streaming a file or chunks is MLPRegressor's (for now)"
+        )
+
+    def _stream_source(self, source, target, chunk_rows: int):
+        """``(chunks, schema or None, feature names or None)`` of a file or a chunk iterator."""
+        if not is_path(source):
+            if target is not None:
+                raise ConfigError("an iterator of chunks carries its targets: (X, y) pairs; pass y=None")
+            return source, None, None
+        path = str(source)
+        if path.endswith(".parquet"):
+            chunks, names, _ = parquet_chunks(path, target, chunk_rows)
+            return chunks, None, names
+        head = csv_head(path, target)
+        if head.task not in (None, "regression"):
+            raise ConfigError(f"{path}: the target {head.target_name!r} holds class labels; streaming is regression")
+        return csv_chunks(path, head.schema, chunk_rows), head.schema, list(head.schema.column_names)
 
     def _name_target(self, y) -> None:
         """A table's Schema learns the target's name (a pandas Series') and the task, for ``handgrad predict``."""
@@ -1183,12 +1230,17 @@ class MLPRegressor(_BaseMLP):
     def _target_to_network(self, Y):
         return standardise(Y, self.y_mean_, self.y_scale_)
 
-    def fit(self, X, y, sample_weight=None, *, hooks: FitHooks | None = None) -> MLPRegressor:
+    def fit(self, X, y=None, sample_weight=None, *, hooks: FitHooks | None = None) -> MLPRegressor:
         """Train on ``X`` (n_samples, n_features), ``y`` (n_samples,) or (n_samples, n_outputs).
 
         ``X`` may be a table with text columns (module docstring). ``sample_weight``
         (n_samples,), optional. Up to ``max_iter`` epochs; with ``warm_start`` a fitted
         estimator continues (module docstring). ``hooks``: :class:`FitHooks` (the command line's).
+
+        Data larger than memory: ``X`` a CSV or ``.parquet`` file path (``y``: the target
+        column's name or index, default the last), or an iterator of ``(X, y)`` chunks (``y``
+        None): streamed once into a binary cache, then trained on chunk by chunk
+        (:mod:`handgrad.data.stream`; ``FitHooks.stream_cache``, ``stream_chunk_rows``).
         """
         return self._fit(X, y, sample_weight, incremental=False, hooks=hooks)
 
@@ -1220,6 +1272,81 @@ class MLPRegressor(_BaseMLP):
         w = check_sample_weight(sample_weight, Y.shape[0], np.float64)
         # A constant target scores 1 if predicted exactly and 0 otherwise, as scikit-learn's score.
         return r2_score(Y, P, w, force_finite=True)
+
+    def _fit_stream(self, source, target, hooks: FitHooks):
+        chunk_rows = int(hooks.stream_chunk_rows)
+        if chunk_rows < 1:
+            raise ConfigError(f"stream_chunk_rows must be >= 1, got {chunk_rows}")
+        self._check_hyperparameters()
+        chunks, schema, names = self._stream_source(source, target, chunk_rows)
+        path = Path(hooks.stream_cache) if hooks.stream_cache else temporary_cache_path()
+        try:
+            cache = RowCache.write(chunks, path)  # the one pass: the rows to disk, their moments
+            nf = cache.n_features
+            mean, scale = cache.moments.scaling()
+            self.schema_ = schema
+            self.n_features_in_ = nf
+            if names is not None:
+                self.feature_names_in_ = np.asarray(names, dtype=object)
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            self.n_outputs_ = cache.n_outputs
+            zeros_ones = (np.zeros(nf), np.ones(nf)), (np.zeros(cache.n_outputs), np.ones(cache.n_outputs))
+            self.x_mean_, self.x_scale_ = (mean[:nf], scale[:nf]) if self.scale_inputs else zeros_ones[0]
+            self.y_mean_, self.y_scale_ = (mean[nf:], scale[nf:]) if self.scale_target else zeros_ones[1]
+            self._rng = as_generator(self.random_state)
+            validation = None
+            if hooks.validation_data is not None:
+                Xv = self._validate_X(hooks.validation_data[0], reset=False)
+                Yv, _ = self._encode_y(hooks.validation_data[1], Xv.shape[0], cold=False)
+                validation = (Xv, self._target_to_network(Yv))
+            early = self._use_early_stopping(validation is not None)
+            if early and validation is None:
+                raise ConfigError(
+                    "early stopping on streamed rows needs validation data (FitHooks.validation_data; "
+                    "handgrad train --valid): no rows are held out of a stream"
+                )
+            scaled = cache.scaled(self.x_mean_, self.x_scale_, self.y_mean_, self.y_scale_)
+            scaled.chunk_rows = chunk_rows
+            best = None
+            for _ in range(int(self.n_init)):
+                self._new_network(nf, cache.n_outputs, hooks.initial_weights)
+                self._run_stream(scaled, validation, early, hooks)
+                if best is None or (self.best_loss_ is not None and self.best_loss_ < best[0]):
+                    best = (self.best_loss_, self.network_, self._optimizer, self._base_lr, self.history_)
+            _, self.network_, self._optimizer, self._base_lr, self.history_ = best
+            self.validation_indices_ = None
+            self._update_summary()
+        finally:
+            if not hooks.stream_cache:
+                path.unlink(missing_ok=True)
+        return self
+
+    def _run_stream(self, cache, validation, early: bool, hooks: FitHooks) -> None:
+        """:meth:`_run` on a RowCache (standardised when read): ``max_iter`` epochs chunk by chunk."""
+        dtype = self.network_.dtype
+        self._optimizer.lr = self._base_lr
+        rng = np.random.default_rng(int(self._rng.integers(2**63 - 1)))
+        validation_data = None
+        if validation is not None:
+            Xv, Yv = validation
+            validation_data = (self._scaled_X(Xv), Yv.astype(dtype, copy=False))
+        try:
+            train(
+                self.network_, cache, None, loss=self._loss_spec(), optimizer=self._optimizer, lr=self._base_lr,
+                epochs=int(self.max_iter), batch_size=self._batch_size(cache.n_rows), shuffle=bool(self.shuffle),
+                random_state=rng, validation_data=validation_data, early_stopping=early,
+                patience=int(self.patience), min_delta=float(self.min_delta), restore_best=bool(self.restore_best),
+                lr_schedule=self.lr_schedule, weight_decay=0.0, metric=hooks.metric,
+                callbacks=list(hooks.callbacks), verbose=int(self.verbose),
+                progress=hooks.progress if hooks.progress is not None else (None if self.verbose else False),
+                history=self.history_, checkpoint_every=hooks.checkpoint_every, on_checkpoint=hooks.on_checkpoint,
+                resume=hooks.resume,
+            )  # fmt: skip
+        except DivergenceError:
+            self._update_summary()
+            raise
+        self._update_summary()
 
     def _extra_to_arrays_and_metadata(self, arrays, meta):
         arrays["y_mean"] = np.asarray(self.y_mean_)

@@ -72,6 +72,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_sample_weight, check_X, check_Y
+from ..data.cache import RowCache
 from ..errors import ConfigError, DivergenceError, ShapeError
 from ..losses import Loss, get_loss
 from ..metrics import accuracy_score, mean_absolute_error, mean_squared_error, r2_score
@@ -83,7 +84,7 @@ from .optimizers import Optimizer, get_optimizer
 from .schedules import get_schedule
 from .split import validation_split as _split_validation
 from .state import TrainState
-from .step import Step
+from .step import ChunkedStep, Step
 
 MODES = ("standard", "seed")
 
@@ -213,7 +214,12 @@ def train(
     ----------
     network : Network
         Updated in place.
-    X : array-like of shape (n_samples, n_features)
+    X : array-like of shape (n_samples, n_features), or RowCache
+        A :class:`~handgrad.data.cache.RowCache` (rows on disk, with their targets) is
+        trained on chunk by chunk (:class:`~handgrad.training.step.ChunkedStep`); then
+        ``Y`` is None, and there is no ``sample_weight``, ``validation_fraction``,
+        ``distributed`` or seed mode, and the training metric is not computed (the
+        validation one is).
     Y : array-like of shape (n_samples, n_outputs) or (n_samples,)
         Targets (one-hot rows for ``softmax_crossentropy``).
     loss : str or Loss, default "mse"
@@ -322,6 +328,9 @@ def train(
     loss_fn = get_loss(loss)
     metric_fn = _get_metric(metric)
     rng = np.random.default_rng(random_state)
+    streamed = isinstance(X, RowCache)
+    if streamed:
+        _check_streamed(Y, sample_weight, validation_fraction, distributed, mode, gradient)
     data = _prepare_data(
         network, loss_fn, X, Y, sample_weight, validation_data, validation_fraction, stratify, resume, rng
     )
@@ -360,20 +369,24 @@ def train(
     if distributed is not None:
         _check_same_call(distributed, network, data, batch_size, epochs)
         distributed.broadcast(network.theta)  # every rank starts from rank 0's parameters
-    step = Step(
-        network,
-        loss_fn,
-        opt,
-        data.X,
-        data.Y,
-        data.w,
-        batch_size,
-        seed_denominator=batch_size if seed_mode else None,
-        gradient=gradient,
-        reorder=reorder,
-        data_parallel=distributed,
-    )
-    data.X = step.X_aug[:, :-1]  # a view: a converted copy of the input need not stay alive
+    if streamed:  # rows on disk: chunk by chunk into buffers allocated once (no copy of the whole data)
+        step = ChunkedStep(network, loss_fn, opt, data.X, batch_size, data.X.chunk_rows)
+        step.shuffle(rng if shuffle else None)
+    else:
+        step = Step(
+            network,
+            loss_fn,
+            opt,
+            data.X,
+            data.Y,
+            data.w,
+            batch_size,
+            seed_denominator=batch_size if seed_mode else None,
+            gradient=gradient,
+            reorder=reorder,
+            data_parallel=distributed,
+        )
+        data.X = step.X_aug[:, :-1]  # a view: a converted copy of the input need not stay alive
     params = network.parameters()
     last_good = network.theta.copy()
     # The epoch's training loss: the batches' J weighted by their rows (or their weights).
@@ -409,7 +422,7 @@ def train(
             # This epoch's row order: the seed's (composed permutations), a fresh shuffle, or file order.
             if seed_mode:
                 step.set_order(order if P is not None else None)
-            elif shuffle:
+            elif shuffle and not streamed:
                 step.set_order(rng.permutation(data.n))
             result = step.run_epoch()
             if result.bad_batch is not None:
@@ -528,14 +541,40 @@ class _Data:
         return self.X.shape[0]
 
 
+def _check_streamed(Y, sample_weight, validation_fraction, distributed, mode, gradient) -> None:
+    """What training on a RowCache does not take (it holds its targets; its rows are read in chunks)."""
+    given = [
+        name
+        for name, bad in (
+            ("Y (the cache holds the targets: pass None)", Y is not None),
+            ("sample_weight", sample_weight is not None),
+            ("validation_fraction (pass validation_data)", validation_fraction > 0),
+            ("distributed", distributed is not None),
+            ('mode="seed"', mode != "standard"),
+            ('gradient="expanded"', gradient != "backprop"),
+        )
+        if bad
+    ]
+    if given:
+        raise ConfigError(f"training on rows on disk (a RowCache) does not take {', '.join(given)}")
+
+
 def _prepare_data(
     network, loss_fn, X, Y, sample_weight, validation_data, validation_fraction, stratify, resume, rng
 ) -> _Data:
     dtype = network.dtype
-    X = check_X(X, network.n_inputs, dtype)
-    Y = check_Y(Y, X.shape[0], network.n_outputs, dtype)
+    if isinstance(X, RowCache):
+        if X.shape[1] != network.n_inputs or X.n_outputs != network.n_outputs:
+            raise ShapeError(
+                f"the cache holds {X.shape[1]} features and {X.n_outputs} outputs; the network takes "
+                f"{network.n_inputs} and gives {network.n_outputs}"
+            )
+        Y = w = None
+    else:
+        X = check_X(X, network.n_inputs, dtype)
+        Y = check_Y(Y, X.shape[0], network.n_outputs, dtype)
+        w = check_sample_weight(sample_weight, X.shape[0], dtype)
     loss_fn.check_outputs(network.n_outputs)
-    w = check_sample_weight(sample_weight, X.shape[0], dtype)
     split: dict[str, np.ndarray] = {}
     Xv = Yv = wv = None
     if validation_data is not None:
@@ -555,6 +594,8 @@ def _prepare_data(
         wv = None if w is None else w[val_idx]
         X, Y = X[train_idx], Y[train_idx]
         w = None if w is None else w[train_idx]
+    if Y is None:  # a RowCache: the rows stay on disk
+        return _Data(X, None, None, Xv, Yv, wv, split)
     return _Data(np.ascontiguousarray(X), np.ascontiguousarray(Y), w, Xv, Yv, wv, split)
 
 
@@ -604,7 +645,8 @@ def _epoch_logs(epoch, result, weight_sum, lr, network, loss_fn, metric_fn, data
         val_out = network.predict_columns(data.Xv.T)
         logs["val_loss"] = loss_fn.value(val_out, data.Yv.T, data.wv)
     if metric_fn is not None:
-        logs["metric"] = float(metric_fn(data.Y, loss_fn.output(network.predict_columns(data.X.T)).T))
+        if data.Y is not None:  # (rows on disk: the validation metric only)
+            logs["metric"] = float(metric_fn(data.Y, loss_fn.output(network.predict_columns(data.X.T)).T))
         if val_out is not None:
             logs["val_metric"] = float(metric_fn(data.Yv, loss_fn.output(val_out).T))
     return logs
