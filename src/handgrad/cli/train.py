@@ -40,7 +40,8 @@ from pathlib import Path
 import numpy as np
 
 from ..activations import ACTIVATIONS
-from ..data import Dataset, list_datasets
+from ..data import Dataset, list_datasets, load_csv
+from ..data.stream import csv_chunks, csv_head
 from ..errors import HandgradError
 from ..estimators import DEFAULTS, FitHooks, MLPClassifier, MLPRegressor
 from ..init import INITS, default_init
@@ -54,6 +55,7 @@ from ._common import (
     check_new_file,
     delimiter_arg,
     file_digest,
+    reading,
     save_estimator,
     say,
     usage_error,
@@ -138,6 +140,23 @@ def register(subparsers) -> None:
         help="field separator of the CSV files (default ','; tab: '\\t' or tab)",
     )
     d.add_argument("--dataset", metavar="NAME", help=f"a built-in data set: {', '.join(sorted(list_datasets()))}")
+    d.add_argument(
+        "--stream",
+        action=argparse.BooleanOptionalAction,
+        help="train on --train without holding it in memory: one pass into a binary cache, then chunk by chunk "
+        "(regression; default: on for a file larger than a quarter of the available memory, and for .parquet)",
+    )
+    d.add_argument(
+        "--cache", metavar="FILE.npy", help="--stream: the binary cache to write (default: a temporary file, removed)"
+    )
+    d.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=65_536,
+        metavar="N",
+        help="--stream: rows read at a time, the shuffle buffer (rounded up to a multiple of the batch size; "
+        "default 65536)",
+    )
 
     m = p.add_argument_group("network")
     m.add_argument(
@@ -300,6 +319,8 @@ def _run(args: argparse.Namespace, dp=None) -> int:
     default_run = not args.train and not args.dataset
 
     outputs = _plan_outputs(args, run_folder_path)
+    if _streams(args):
+        return _run_streamed(args, cfg, outputs)
     data = _load_and_describe(args, cfg)
     plan, plot_notes = plan_plots(args, data.task, data.train.n_features, default_run, outputs.run)
     setup = _build(args, cfg, data, state)
@@ -668,3 +689,120 @@ def _silence(args) -> None:
     args.plot = None
     for name in ("plot_loss", "plot_pred", "plot_fit", "plot_gif", "plot_boundary", "plot_activations"):
         setattr(args, name, None)
+
+
+# ---- data larger than memory (--stream)
+def _available_memory() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (Linux), else None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _streams(args) -> bool:
+    """Whether ``--train`` is streamed: ``--stream``, a .parquet file, or a file too large to load comfortably."""
+    if not args.train or args.stream is False:
+        return False
+    if args.stream or str(args.train).endswith(".parquet"):
+        return True
+    available = _available_memory()
+    try:
+        size = Path(args.train).stat().st_size
+    except OSError:
+        return False  # a pipe or a missing file: the loader says what is wrong
+    if available is not None and size > available / 4:
+        say(f"{args.train}: {size / 2**30:.1f} GiB, more than a quarter of the available memory: streaming it "
+            "(--no-stream to load it)", quiet=args.quiet)  # fmt: skip
+        return True
+    return False
+
+
+def _run_streamed(args, cfg: Settings, outputs: _Outputs) -> int:
+    """``handgrad train --stream``: ``fit`` on the file path (one pass into a cache, then chunk by chunk)."""
+    given = [flag for flag, on in (
+        ("--seed-compatible", args.seed_compatible), ("--val-fraction", cfg.split_train),
+        ("--resume", args.resume), ("--checkpoint-every", args.checkpoint_every), ("--distributed", args.distributed),
+        ("--init-weights", args.init_weights), ("--gradient expanded", args.gradient != "backprop"),
+        ("--plot", args.plot is not None or any(getattr(args, n) for n in ("plot_loss", "plot_pred", "plot_fit",
+                                                                           "plot_gif", "plot_boundary"))),
+    ) if on]  # fmt: skip
+    if given:
+        raise usage_error(f"a streamed --train file does not go with {', '.join(given)}")
+    if args.chunk_rows < 1:
+        raise usage_error(f"--chunk-rows must be an integer >= 1, got {args.chunk_rows}")
+    target = args.target if args.target is not None else -1
+    if str(args.train).endswith(".parquet"):
+        head = None
+        if args.drop or args.categorical or args.missing or args.task:
+            raise usage_error("--drop, --categorical, --missing and --task apply to CSV files, not to Parquet")
+    else:
+        with reading(args.train):
+            head = csv_head(args.train, target, drop=args.drop, categorical=args.categorical,
+                            task=args.task if args.task in ("regression", "binary", "multiclass") else None,
+                            missing=args.missing or "error", delimiter=args.delimiter)  # fmt: skip
+        if head.task != "regression":
+            raise usage_error(
+                f"{args.train}: --stream trains regression; the target {head.target_name!r} was read as "
+                f"{head.task} (pass --task regression if it holds amounts)"
+            )
+    valid = test = None
+    schema = None if head is None else head.schema
+    if args.valid:
+        with reading(args.valid):
+            valid = load_csv(args.valid, schema=schema, require_target=True, delimiter=args.delimiter,
+                             **({} if schema else {"target": target}))  # fmt: skip
+    if args.test:
+        with reading(args.test):
+            test = load_csv(args.test, schema=schema or valid.schema if valid else schema, require_target=True,
+                            delimiter=args.delimiter, **({} if (schema or valid) else {"target": target}))  # fmt: skip
+    first = head if head is not None else (valid or test)
+    if first is None:
+        raise usage_error("a streamed .parquet --train needs --valid or --test (a CSV file with the same columns)")
+    if not args.quiet:
+        say(f"streaming {args.train}: one pass into a binary cache, then {args.chunk_rows} rows at a time")
+        if head is not None:
+            say(head.schema.summary())
+    data = _Data(first, valid, test, Path(args.train).stem, "regression")
+    setup = _build(args, cfg, data, None)
+    callbacks, _ = _callbacks(cfg, data, setup, {}, "r2")
+    if not args.quiet:
+        _describe_network(args, cfg, setup, None)
+    hooks = FitHooks(
+        # as arrays: the estimator learns the schema of a stream of chunks only when it is given below
+        validation_data=None if valid is None else (valid.X, valid.y),
+        callbacks=tuple(callbacks),
+        metric="r2",
+        progress=False if args.quiet else None,
+        stream_cache=args.cache,
+        stream_chunk_rows=args.chunk_rows,
+    )
+    t0 = time.perf_counter()
+    est = setup.estimator
+    with reading(args.train):
+        if head is None:  # Parquet: the estimator reads it (numeric columns)
+            est.fit(args.train, args.target, hooks=hooks)
+        else:  # CSV: the chunks of the schema inferred from the head, with this command's delimiter
+            est.fit(csv_chunks(args.train, head.schema, args.chunk_rows, delimiter=args.delimiter), hooks=hooks)
+            est.schema_ = head.schema  # (what fit on the path stores: handgrad predict reads files with it)
+            est.feature_names_in_ = np.asarray(head.schema.column_names, dtype=object)
+    elapsed = time.perf_counter() - t0
+    hist = setup.estimator.history_
+    if hist.stop_reason == "early_stopping":
+        say(f"early stopping after epoch {len(hist)}: best epoch {hist.best_epoch} restored", quiet=args.quiet)
+    parts = [(name, ds) for name, ds in (("valid", valid), ("test", test)) if ds is not None]
+    if parts:
+        print_metrics(setup.estimator, parts, args.quiet)
+    else:
+        say("final metrics: none (the training rows were streamed; give --valid or --test to score the model)")
+    if outputs.model_path is not None:
+        if not args.model:
+            outputs.run.get()
+        save_estimator(setup.estimator, outputs.model_path, force=args.force)
+        say(f"model saved to {outputs.model_path}")
+    print(f"Elapsed time is {elapsed:.6f} seconds.")
+    return 0
