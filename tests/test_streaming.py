@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -242,3 +243,27 @@ def test_cli_train_stream_then_predict(tmp_path):
     bad = subprocess.run([*cmd[:-2], "--seed-compatible", "-o", "n.npz"], cwd=tmp_path, capture_output=True,
                          text=True, timeout=120)  # fmt: skip
     assert bad.returncode == 2 and "--seed-compatible" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_predict_on_a_file_streams_its_rows(tmp_path):
+    X, y = data(1500)
+    write_csv(tmp_path / "d.csv", X, y)
+    est = MLPRegressor(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(tmp_path / "d.csv", "y")
+    np.testing.assert_allclose(est.predict(tmp_path / "d.csv"), est.predict(X), rtol=1e-13)
+    with pytest.raises(ConfigError, match="without a schema"):
+        MLPRegressor(max_iter=1).fit(X, y).predict(tmp_path / "d.csv")
+
+
+def test_predict_on_a_parquet_file(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    X, y = data(600)
+    # the target first, the features in another order: matched by name
+    pq.write_table(pa.table({"y": y, **{f"x{j}": X[:, j] for j in (2, 0, 3, 1)}}), tmp_path / "d.parquet")
+    est = MLPRegressor(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(tmp_path / "d.parquet", "y")
+    assert list(est.feature_names_in_) == ["x2", "x0", "x3", "x1"]
+    with pytest.warns(UserWarning, match="feature names"):  # an array has no names; a file has
+        ref = est.predict(X[:, [2, 0, 3, 1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(est.predict(tmp_path / "d.parquet"), ref, rtol=1e-13)

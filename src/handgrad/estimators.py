@@ -92,8 +92,10 @@ import numpy as np
 from ._validation import check_sample_weight
 from .activations import sigmoid
 from .data import Dataset, Schema
+from .data.csv import iter_csv_chunks
 from .data.frame import as_raw_table, is_frame, is_table
 from .data.stream import (
+    CHUNK_ROWS,
     RowCache,
     csv_chunks,
     csv_head,
@@ -772,6 +774,23 @@ class _BaseMLP:
             raise ConfigError(f"{path}: the target {head.target_name!r} holds class labels; streaming is regression")
         return csv_chunks(path, head.schema, chunk_rows), head.schema, list(head.schema.column_names)
 
+    def _file_chunks(self, path):
+        """The feature rows of a CSV or Parquet file, encoded as in ``fit``, a chunk at a time."""
+        if str(path).endswith(".parquet"):
+            names = list(getattr(self, "feature_names_in_", []))
+            chunks, _, _ = parquet_chunks(path, None, columns=names or None)
+            for X, _ in chunks:
+                yield X
+            return
+        schema = getattr(self, "schema_", None)
+        if schema is None:
+            raise ConfigError(
+                f"{path}: this {type(self).__name__} was fitted on arrays, without a schema to read a file with; "
+                "load the rows and pass them as an array"
+            )
+        for ds in iter_csv_chunks(path, schema, CHUNK_ROWS):
+            yield ds.X
+
     def _name_target(self, y) -> None:
         """A table's Schema learns the target's name (a pandas Series') and the task, for ``handgrad predict``."""
         schema = getattr(self, "schema_", None)
@@ -794,6 +813,15 @@ class _BaseMLP:
     def _network_output(self, X) -> np.ndarray:
         """The raw network output for ``X``: shape (n_samples, n_outputs_)."""
         self._check_is_fitted()
+        if is_path(X):  # a file: read and predicted chunk by chunk (memory: the chunk and the outputs)
+            outputs, n = [], 0
+            for chunk in self._file_chunks(X):  # columns matched by name (the schema's, or Parquet's)
+                if not np.isfinite(chunk).all():
+                    i, j = (int(v) for v in np.argwhere(~np.isfinite(chunk))[0])
+                    raise DataError(f"{X}: row {n + i}, column {j} is not finite ({chunk[i, j]})")
+                outputs.append(self.network_.predict_columns(self._scaled_X(chunk).T).T)
+                n += chunk.shape[0]
+            return np.asarray(np.concatenate(outputs), dtype=np.float64)
         X = self._validate_X(X, reset=False)
         return np.asarray(self.network_.predict_columns(self._scaled_X(X).T).T, dtype=np.float64)
 

@@ -83,15 +83,29 @@ def csv_chunks(path, schema, chunk_rows: int = CHUNK_ROWS, **options):
         yield ds.X, ds.y
 
 
-def parquet_chunks(path, target=None, chunk_rows: int = CHUNK_ROWS):
+def parquet_chunks(path, target=None, chunk_rows: int = CHUNK_ROWS, *, columns=None):
     """``(X, y)`` chunks of a Parquet file (numeric columns; ``target``: a name or index, default the last)
-    and the feature names: ``(chunks, feature_names, target_name)``. Needs pyarrow (the ``parquet`` extra)."""
+    and the feature names: ``(chunks, feature_names, target_name)``. Needs pyarrow (the ``parquet`` extra).
+
+    ``columns``: the feature columns to read (prediction: the model's), then ``y`` is None
+    in every chunk and the target is not looked for."""
     try:
         import pyarrow.parquet as pq
     except ImportError:  # optional: pyarrow is the `parquet` extra
         raise ConfigError(f'{path}: reading Parquet needs pyarrow: pip install "handgrad[parquet]"') from None
     pf = pq.ParquetFile(path)
     names = list(pf.schema_arrow.names)
+    if columns is not None:
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise DataError(f"{path}: no column {missing[0]!r}; the model was fitted on {list(columns)}")
+
+        def features_only():
+            for batch in pf.iter_batches(batch_size=chunk_rows, columns=list(columns)):
+                A = np.column_stack([batch.column(i).to_numpy(zero_copy_only=False) for i in range(batch.num_columns)])
+                yield A.astype(np.float64, copy=False), None
+
+        return features_only(), list(columns), None
     if target is None:
         target = names[-1]
     elif isinstance(target, int) and not isinstance(target, bool):
