@@ -172,3 +172,18 @@ def test_real_torchrun(tmp_path, csv_file):
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("model saved to model.npz") == 1
     assert_close(tmp_path / "one.npz", tmp_path / "model.npz")
+
+
+def test_two_ranks_streaming_a_file_equal_one_process(tmp_path, csv_file):
+    stream = ["--stream", "--chunk-rows", "500", "--cache", "rows.npy"]
+    cwd0, cwd1, one = tmp_path / "r0", tmp_path / "r1", tmp_path / "one"
+    for d in (cwd0, cwd1, one):
+        d.mkdir()
+    cmd = [PY, "-m", "handgrad", "train", *map(str, flags(csv_file)), *stream, "-q", "-o", "model.npz"]
+    done = subprocess.run(cmd, cwd=one, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    codes, outs = finish(start_ranks([*flags(csv_file), *stream, "-o", "model.npz"], [cwd0, cwd1]))
+    assert codes == [0, 0], outs
+    assert "streaming" in outs[0][0] and outs[1][0] == ""
+    assert_close(one / "model.npz", cwd0 / "model.npz")
+    assert sorted(p.name for p in cwd1.iterdir()) == ["rows.rank1.npy"]  # its own cache, and no model

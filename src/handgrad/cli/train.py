@@ -320,7 +320,7 @@ def _run(args: argparse.Namespace, dp=None) -> int:
 
     outputs = _plan_outputs(args, run_folder_path)
     if _streams(args):
-        return _run_streamed(args, cfg, outputs)
+        return _run_streamed(args, cfg, outputs, dp)
     data = _load_and_describe(args, cfg)
     plan, plot_notes = plan_plots(args, data.task, data.train.n_features, default_run, outputs.run)
     setup = _build(args, cfg, data, state)
@@ -722,11 +722,15 @@ def _streams(args) -> bool:
     return False
 
 
-def _run_streamed(args, cfg: Settings, outputs: _Outputs) -> int:
-    """``handgrad train --stream``: ``fit`` on the file path (one pass into a cache, then chunk by chunk)."""
+def _run_streamed(args, cfg: Settings, outputs: _Outputs, dp=None) -> int:
+    """``handgrad train --stream``: ``fit`` on the file's chunks (one pass into a cache, then chunk by chunk).
+
+    Data-parallel (``dp``): every rank converts the file into its own cache (``--cache`` gets the
+    rank in its name) and computes on its part of every global batch.
+    """
     given = [flag for flag, on in (
         ("--seed-compatible", args.seed_compatible), ("--val-fraction", cfg.split_train),
-        ("--resume", args.resume), ("--checkpoint-every", args.checkpoint_every), ("--distributed", args.distributed),
+        ("--resume", args.resume), ("--checkpoint-every", args.checkpoint_every),
         ("--init-weights", args.init_weights), ("--gradient expanded", args.gradient != "backprop"),
         ("--plot", args.plot is not None or any(getattr(args, n) for n in ("plot_loss", "plot_pred", "plot_fit",
                                                                            "plot_gif", "plot_boundary"))),
@@ -778,9 +782,14 @@ def _run_streamed(args, cfg: Settings, outputs: _Outputs) -> int:
         callbacks=tuple(callbacks),
         metric="r2",
         progress=False if args.quiet else None,
-        stream_cache=args.cache,
+        stream_cache=args.cache
+        if dp is None or not args.cache
+        else Path(args.cache).with_suffix(f".rank{dp.rank}.npy"),
         stream_chunk_rows=args.chunk_rows,
+        distributed=dp,
     )
+    if dp is not None:
+        dp.ready(True)
     t0 = time.perf_counter()
     est = setup.estimator
     with reading(args.train):

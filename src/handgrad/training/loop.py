@@ -217,9 +217,9 @@ def train(
     X : array-like of shape (n_samples, n_features), or RowCache
         A :class:`~handgrad.data.cache.RowCache` (rows on disk, with their targets) is
         trained on chunk by chunk (:class:`~handgrad.training.step.ChunkedStep`); then
-        ``Y`` is None, and there is no ``sample_weight``, ``validation_fraction``,
-        ``distributed`` or seed mode, and the training metric is not computed (the
-        validation one is).
+        ``Y`` is None, and there is no ``sample_weight``, ``validation_fraction`` or seed
+        mode, and the training metric is not computed (the validation one is). With
+        ``distributed`` every rank reads every chunk and computes on its part of each batch.
     Y : array-like of shape (n_samples, n_outputs) or (n_samples,)
         Targets (one-hot rows for ``softmax_crossentropy``).
     loss : str or Loss, default "mse"
@@ -370,7 +370,7 @@ def train(
         _check_same_call(distributed, network, data, batch_size, epochs)
         distributed.broadcast(network.theta)  # every rank starts from rank 0's parameters
     if streamed:  # rows on disk: chunk by chunk into buffers allocated once (no copy of the whole data)
-        step = ChunkedStep(network, loss_fn, opt, data.X, batch_size, data.X.chunk_rows)
+        step = ChunkedStep(network, loss_fn, opt, data.X, batch_size, data.X.chunk_rows, data_parallel=distributed)
         step.shuffle(rng if shuffle else None)
     else:
         step = Step(
@@ -475,7 +475,7 @@ def _check_same_call(dp, network, data, batch_size, epochs) -> None:
         "batch_size": batch_size,
         "epochs": epochs,
         "parameters": network.layout.size,
-        "data checksum": float(np.sum(data.X[:: max(1, data.n // 97)], dtype=np.float64)),
+        "data checksum": _checksum(data.X),
     }
     differ = [name for name, value in what.items() if not dp.same_on_every_rank(float(value))]
     if differ:
@@ -483,6 +483,15 @@ def _check_same_call(dp, network, data, batch_size, epochs) -> None:
             f"rank {dp.rank}: the ranks were given different {', '.join(differ)}; every rank must make the "
             "same train() call on the same data (the command line has every rank read the same files)"
         )
+
+
+def _checksum(X) -> float:
+    """A sum over ~100 rows of ``X`` (an array or a RowCache): ranks given other data differ in it."""
+    step = max(1, X.shape[0] // 97)
+    if isinstance(X, RowCache):
+        raw = np.empty((1, X.n_columns))
+        return float(sum(X.read(i, i + 1, raw)[0, : X.n_features].sum() for i in range(0, X.shape[0], step)))
+    return float(np.sum(X[::step], dtype=np.float64))
 
 
 def _check_settings(
@@ -549,7 +558,6 @@ def _check_streamed(Y, sample_weight, validation_fraction, distributed, mode, gr
             ("Y (the cache holds the targets: pass None)", Y is not None),
             ("sample_weight", sample_weight is not None),
             ("validation_fraction (pass validation_data)", validation_fraction > 0),
-            ("distributed", distributed is not None),
             ('mode="seed"', mode != "standard"),
             ('gradient="expanded"', gradient != "backprop"),
         )

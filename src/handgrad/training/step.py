@@ -265,16 +265,21 @@ class ChunkedStep(Step):
     batch_size : int
     chunk_rows : int
     grad_hook : callable(ndarray) or None
+    data_parallel : DataParallel or None
+        Every rank reads the same chunks in the same order and computes on its part of
+        each global batch (:meth:`Step._run_epoch_data_parallel`).
     """
 
-    def __init__(self, network, loss, optimizer, cache, batch_size: int, chunk_rows: int, *, grad_hook=None):
+    def __init__(
+        self, network, loss, optimizer, cache, batch_size: int, chunk_rows: int, *, grad_hook=None, data_parallel=None
+    ):
         self.net = network
         self.loss = loss
         self.opt = optimizer
         self.denominator = None
         self.expanded = False
         self.grad_hook = grad_hook
-        self.dp = None
+        self.dp = data_parallel
         self.cache = cache
         dtype = network.dtype
         n = cache.n_rows
@@ -292,10 +297,10 @@ class ChunkedStep(Step):
         self.w = self.wb = None
         self.workspaces = Workspaces(network.layer_sizes, network.activations, dtype)
         size = network.layout.size
-        self._grad_ext = np.zeros(size, dtype)
-        self.grad = self._grad_ext
+        self._grad_ext = np.zeros(size + (data_parallel is not None), dtype)
+        self.grad = self._grad_ext[:size]
         self.G = network.layout.blocks(self.grad)
-        self.fold_lr = optimizer.folds_lr and grad_hook is None
+        self.fold_lr = optimizer.folds_lr and grad_hook is None and data_parallel is None
 
     def shuffle(self, rng: np.random.Generator | None) -> None:
         """Shuffle the next epoch with ``rng`` (chunk order, then rows within each chunk); None: file order."""
@@ -309,11 +314,12 @@ class ChunkedStep(Step):
         key = (m, shuffled)
         if key not in self._views:
             Xb, Yb = (self._Xs, self._Ys) if shuffled else (self.X_aug, self.Y)
-            self._views[key] = [
-                (Xb[i : min(i + self.batch_size, m)].T, Yb[i : min(i + self.batch_size, m)].T, None,
-                 min(i + self.batch_size, m) - i, i, min(i + self.batch_size, m))
-                for i in range(0, m, self.batch_size)
-            ]  # fmt: skip
+            views = []
+            for i in range(0, m, self.batch_size):
+                j = min(i + self.batch_size, m)
+                s, e = (0, j - i) if self.dp is None else self.dp.part(j - i)  # this rank's part of the batch
+                views.append((Xb[i + s : i + e].T, Yb[i + s : i + e].T, None, e - s, i, j))
+            self._views[key] = views
         return self._views[key]
 
     def run_epoch(self) -> EpochResult:
