@@ -210,6 +210,33 @@ def test_fit_on_a_parquet_file(tmp_path):
     assert np.abs(est.network_.theta - ref.network_.theta).max() <= 1e-12 * np.abs(ref.network_.theta).max()
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_classifier_fit_on_a_csv_file_and_on_chunks_equals_fit_on_arrays(tmp_path, n_classes):
+    from handgrad import MLPClassifier
+    from handgrad.estimators import FitHooks
+
+    X, y = data(2000)
+    labels = np.array(["cold", "mild", "warm"][:n_classes])
+    c = labels[np.digitize(y, np.quantile(y, np.linspace(0, 1, n_classes + 1)[1:-1]))]
+    names = ",".join(f"x{j}" for j in range(4))
+    with open(tmp_path / "d.csv", "w") as f:
+        f.write(
+            names + ",label\n" + "".join(",".join(f"{v:.17g}" for v in row) + f",{lab}\n" for row, lab in zip(X, c))
+        )
+    ref = MLPClassifier(**KW).fit(X, c)
+    kw = dict(hooks=FitHooks(classes=tuple(labels), stream_chunk_rows=300))
+    for est in (
+        MLPClassifier(**KW).fit(tmp_path / "d.csv", "label"),
+        MLPClassifier(**KW).fit(chunks_of(X, c, 450), **kw),
+    ):
+        assert list(est.classes_) == list(ref.classes_)
+        assert np.abs(est.network_.theta - ref.network_.theta).max() <= 1e-12 * np.abs(ref.network_.theta).max()
+        np.testing.assert_allclose(est.predict_proba(X[:30]), ref.predict_proba(X[:30]), rtol=1e-10)
+    assert list(MLPClassifier(**KW).fit(tmp_path / "d.csv", "label").predict(tmp_path / "d.csv")) == list(
+        ref.predict(X)
+    )
+
+
 def test_streaming_refuses_what_it_cannot_do(tmp_path):
     from handgrad import MLPClassifier
 
@@ -217,6 +244,8 @@ def test_streaming_refuses_what_it_cannot_do(tmp_path):
     write_csv(tmp_path / "d.csv", X, y)
     with pytest.raises(ConfigError, match="MLPRegressor"):
         MLPClassifier().fit(tmp_path / "d.csv", None)
+    with pytest.raises(ConfigError, match="every class up front"):
+        MLPClassifier().fit(chunks_of(X, y > 0, 10))
     with pytest.raises(ConfigError, match="sample_weight"):
         MLPRegressor().fit(tmp_path / "d.csv", sample_weight=np.ones(100))
     with pytest.raises(ConfigError, match="validation data"):
@@ -267,3 +296,18 @@ def test_predict_on_a_parquet_file(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         np.testing.assert_allclose(est.predict(tmp_path / "d.parquet"), ref, rtol=1e-13)
+
+
+def test_cli_train_stream_a_classification_file(tmp_path):
+    X, y = data(1200)
+    c = np.where(y > np.median(y), "high", "low")
+    rows = "".join(",".join(f"{v:.17g}" for v in row) + f",{lab}\n" for row, lab in zip(X, c))
+    (tmp_path / "tr.csv").write_text("x0,x1,x2,x3,label\n" + rows)
+    cmd = [sys.executable, "-m", "handgrad", "train", "--train", "tr.csv", "--valid", "tr.csv", "--target", "label",
+           "--stream", "--hidden", "8", "--epochs", "3", "-o", "m.npz", "-q"]  # fmt: skip
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    est = load(tmp_path / "m.npz")
+    assert list(est.classes_) == ["high", "low"]
+    accuracy = float(done.stdout.split("valid")[1].split()[2])
+    assert accuracy == pytest.approx(np.mean(est.predict(X) == c), abs=1e-4)  # printed with 4 decimals

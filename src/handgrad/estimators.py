@@ -751,28 +751,128 @@ class _BaseMLP:
     def _fit_stream(self, source, target, hooks: FitHooks):
         """``fit`` on a CSV/Parquet file or an iterator of ``(X, y)`` chunks, never holding all the rows.
 
-        One pass converts the rows to a binary cache (:class:`~handgrad.data.stream.RowCache`) and
-        gathers the scaling statistics (Chan's pairwise update); training then reads the cache
-        chunk by chunk (:class:`~handgrad.training.step.ChunkedStep`). See :mod:`handgrad.data.stream`.
+        One pass converts the rows to a binary cache (:class:`~handgrad.data.stream.RowCache`,
+        the targets in the network's form) and gathers the scaling statistics (Chan's pairwise
+        update); training then reads the cache chunk by chunk
+        (:class:`~handgrad.training.step.ChunkedStep`). See :mod:`handgrad.data.stream`.
         """
-        raise ConfigError(
-            f"{type(self).__name__} trains on arrays and tables; streaming a file or chunks is MLPRegressor's (for now)"
-        )
+        chunk_rows = int(hooks.stream_chunk_rows)
+        if chunk_rows < 1:
+            raise ConfigError(f"stream_chunk_rows must be >= 1, got {chunk_rows}")
+        self._check_hyperparameters()
+        chunks, schema, names, classes = self._stream_source(source, target, chunk_rows, hooks)
 
-    def _stream_source(self, source, target, chunk_rows: int):
-        """``(chunks, schema or None, feature names or None)`` of a file or a chunk iterator."""
-        if not is_path(source):
-            if target is not None:
-                raise ConfigError("an iterator of chunks carries its targets: (X, y) pairs; pass y=None")
-            return source, None, None
-        path = str(source)
-        if path.endswith(".parquet"):
-            chunks, names, _ = parquet_chunks(path, target, chunk_rows)
-            return chunks, None, names
-        head = csv_head(path, target)
-        if head.task not in (None, "regression"):
-            raise ConfigError(f"{path}: the target {head.target_name!r} holds class labels; streaming is regression")
-        return csv_chunks(path, head.schema, chunk_rows), head.schema, list(head.schema.column_names)
+        def encoded():  # the targets in the network's form (the classifier's classes fixed up front)
+            cold = True
+            for X, y in chunks:
+                Y, _ = self._encode_y(y, np.shape(X)[0], cold=cold, classes=classes)
+                cold = False
+                yield X, Y
+
+        path = Path(hooks.stream_cache) if hooks.stream_cache else temporary_cache_path()
+        try:
+            cache = RowCache.write(encoded(), path)  # the one pass: the rows to disk, their moments
+            nf = cache.n_features
+            mean, scale = cache.moments.scaling()
+            self.schema_ = schema
+            self.n_features_in_ = nf
+            if names is not None:
+                self.feature_names_in_ = np.asarray(names, dtype=object)
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            self.x_mean_, self.x_scale_ = (mean[:nf], scale[:nf]) if self.scale_inputs else (np.zeros(nf), np.ones(nf))
+            self._set_stream_target_scaling(mean[nf:], scale[nf:])
+            self._rng = as_generator(self.random_state)
+            validation = None
+            if hooks.validation_data is not None:
+                Xv = self._validate_X(hooks.validation_data[0], reset=False)
+                Yv, _ = self._encode_y(hooks.validation_data[1], Xv.shape[0], cold=False)
+                validation = (Xv, self._target_to_network(Yv))
+            early = self._use_early_stopping(validation is not None)
+            if early and validation is None:
+                raise ConfigError(
+                    "early stopping on streamed rows needs validation data (FitHooks.validation_data; "
+                    "handgrad train --valid): no rows are held out of a stream"
+                )
+            scaled = cache.scaled(self.x_mean_, self.x_scale_, *self._stream_target_scaling(cache.n_outputs))
+            scaled.chunk_rows = chunk_rows
+            best = None
+            for _ in range(int(self.n_init)):
+                self._new_network(nf, cache.n_outputs, hooks.initial_weights)
+                self._run_stream(scaled, validation, early, hooks)
+                if best is None or (self.best_loss_ is not None and self.best_loss_ < best[0]):
+                    best = (self.best_loss_, self.network_, self._optimizer, self._base_lr, self.history_)
+            _, self.network_, self._optimizer, self._base_lr, self.history_ = best
+            self.validation_indices_ = None
+            self._update_summary()
+        finally:
+            if not hooks.stream_cache:
+                path.unlink(missing_ok=True)
+        return self
+
+    def _run_stream(self, cache, validation, early: bool, hooks: FitHooks) -> None:
+        """:meth:`_run` on a RowCache (standardised when read): ``max_iter`` epochs chunk by chunk."""
+        dtype = self.network_.dtype
+        self._optimizer.lr = self._base_lr
+        rng = np.random.default_rng(int(self._rng.integers(2**63 - 1)))
+        validation_data = None
+        if validation is not None:
+            Xv, Yv = validation
+            validation_data = (self._scaled_X(Xv), Yv.astype(dtype, copy=False))
+        try:
+            train(
+                self.network_, cache, None, loss=self._loss_spec(), optimizer=self._optimizer, lr=self._base_lr,
+                epochs=int(self.max_iter), batch_size=self._batch_size(cache.n_rows), shuffle=bool(self.shuffle),
+                random_state=rng, validation_data=validation_data, early_stopping=early,
+                patience=int(self.patience), min_delta=float(self.min_delta), restore_best=bool(self.restore_best),
+                lr_schedule=self.lr_schedule, weight_decay=0.0, metric=hooks.metric,
+                callbacks=list(hooks.callbacks), verbose=int(self.verbose),
+                progress=hooks.progress if hooks.progress is not None else (None if self.verbose else False),
+                history=self.history_, checkpoint_every=hooks.checkpoint_every, on_checkpoint=hooks.on_checkpoint,
+                resume=hooks.resume, distributed=hooks.distributed,
+            )  # fmt: skip
+        except DivergenceError:
+            self._update_summary()
+            raise
+        self._update_summary()
+
+    def _set_stream_target_scaling(self, mean: np.ndarray, scale: np.ndarray) -> None:
+        """Regressor: the targets' statistics from the streaming pass; classifier: nothing (overridden)."""
+
+    def _stream_target_scaling(self, n_outputs: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(y_mean, y_scale)`` the cache applies to the targets it stores (network form)."""
+        return np.zeros(n_outputs), np.ones(n_outputs)
+
+    def _stream_source(self, source, target, chunk_rows: int, hooks: FitHooks):
+        """``(chunks, schema or None, feature names or None, classes or None)`` of a file or a chunk iterator."""
+        classifier = isinstance(self, MLPClassifier)
+        classes = None if hooks.classes is None else list(hooks.classes)
+        if is_path(source) and not str(source).endswith(".parquet"):
+            path = str(source)
+            head = csv_head(path, target)
+            if classifier != (head.task in ("binary", "multiclass")):
+                what = "class labels" if classifier is False else "amounts (regression)"
+                raise ConfigError(
+                    f"{path}: the target {head.target_name!r} holds {what}; use "
+                    f"{'MLPClassifier' if classifier is False else 'MLPRegressor'}"
+                )
+            chunks = csv_chunks(path, head.schema, chunk_rows)
+            if classifier:  # the Schema's class indices back to labels; the classes are the head's
+                labels = np.asarray(head.schema.classes)
+                chunks = ((X, labels[y]) for X, y in chunks)
+                classes = list(labels)
+            return chunks, head.schema, list(head.schema.column_names), classes
+        if classifier and classes is None:
+            raise ConfigError(
+                "a classifier streaming a Parquet file or chunks needs every class up front: "
+                "fit(..., hooks=FitHooks(classes=[...]))"
+            )
+        if is_path(source):
+            chunks, names, _ = parquet_chunks(str(source), target, chunk_rows)
+            return chunks, None, names, classes
+        if target is not None:
+            raise ConfigError("an iterator of chunks carries its targets: (X, y) pairs; pass y=None")
+        return source, None, None, classes
 
     def _file_chunks(self, path):
         """The feature rows of a CSV or Parquet file, encoded as in ``fit``, a chunk at a time."""
@@ -1301,80 +1401,12 @@ class MLPRegressor(_BaseMLP):
         # A constant target scores 1 if predicted exactly and 0 otherwise, as scikit-learn's score.
         return r2_score(Y, P, w, force_finite=True)
 
-    def _fit_stream(self, source, target, hooks: FitHooks):
-        chunk_rows = int(hooks.stream_chunk_rows)
-        if chunk_rows < 1:
-            raise ConfigError(f"stream_chunk_rows must be >= 1, got {chunk_rows}")
-        self._check_hyperparameters()
-        chunks, schema, names = self._stream_source(source, target, chunk_rows)
-        path = Path(hooks.stream_cache) if hooks.stream_cache else temporary_cache_path()
-        try:
-            cache = RowCache.write(chunks, path)  # the one pass: the rows to disk, their moments
-            nf = cache.n_features
-            mean, scale = cache.moments.scaling()
-            self.schema_ = schema
-            self.n_features_in_ = nf
-            if names is not None:
-                self.feature_names_in_ = np.asarray(names, dtype=object)
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-            self.n_outputs_ = cache.n_outputs
-            zeros_ones = (np.zeros(nf), np.ones(nf)), (np.zeros(cache.n_outputs), np.ones(cache.n_outputs))
-            self.x_mean_, self.x_scale_ = (mean[:nf], scale[:nf]) if self.scale_inputs else zeros_ones[0]
-            self.y_mean_, self.y_scale_ = (mean[nf:], scale[nf:]) if self.scale_target else zeros_ones[1]
-            self._rng = as_generator(self.random_state)
-            validation = None
-            if hooks.validation_data is not None:
-                Xv = self._validate_X(hooks.validation_data[0], reset=False)
-                Yv, _ = self._encode_y(hooks.validation_data[1], Xv.shape[0], cold=False)
-                validation = (Xv, self._target_to_network(Yv))
-            early = self._use_early_stopping(validation is not None)
-            if early and validation is None:
-                raise ConfigError(
-                    "early stopping on streamed rows needs validation data (FitHooks.validation_data; "
-                    "handgrad train --valid): no rows are held out of a stream"
-                )
-            scaled = cache.scaled(self.x_mean_, self.x_scale_, self.y_mean_, self.y_scale_)
-            scaled.chunk_rows = chunk_rows
-            best = None
-            for _ in range(int(self.n_init)):
-                self._new_network(nf, cache.n_outputs, hooks.initial_weights)
-                self._run_stream(scaled, validation, early, hooks)
-                if best is None or (self.best_loss_ is not None and self.best_loss_ < best[0]):
-                    best = (self.best_loss_, self.network_, self._optimizer, self._base_lr, self.history_)
-            _, self.network_, self._optimizer, self._base_lr, self.history_ = best
-            self.validation_indices_ = None
-            self._update_summary()
-        finally:
-            if not hooks.stream_cache:
-                path.unlink(missing_ok=True)
-        return self
+    def _set_stream_target_scaling(self, mean: np.ndarray, scale: np.ndarray) -> None:
+        n = len(mean)
+        self.y_mean_, self.y_scale_ = (mean, scale) if self.scale_target else (np.zeros(n), np.ones(n))
 
-    def _run_stream(self, cache, validation, early: bool, hooks: FitHooks) -> None:
-        """:meth:`_run` on a RowCache (standardised when read): ``max_iter`` epochs chunk by chunk."""
-        dtype = self.network_.dtype
-        self._optimizer.lr = self._base_lr
-        rng = np.random.default_rng(int(self._rng.integers(2**63 - 1)))
-        validation_data = None
-        if validation is not None:
-            Xv, Yv = validation
-            validation_data = (self._scaled_X(Xv), Yv.astype(dtype, copy=False))
-        try:
-            train(
-                self.network_, cache, None, loss=self._loss_spec(), optimizer=self._optimizer, lr=self._base_lr,
-                epochs=int(self.max_iter), batch_size=self._batch_size(cache.n_rows), shuffle=bool(self.shuffle),
-                random_state=rng, validation_data=validation_data, early_stopping=early,
-                patience=int(self.patience), min_delta=float(self.min_delta), restore_best=bool(self.restore_best),
-                lr_schedule=self.lr_schedule, weight_decay=0.0, metric=hooks.metric,
-                callbacks=list(hooks.callbacks), verbose=int(self.verbose),
-                progress=hooks.progress if hooks.progress is not None else (None if self.verbose else False),
-                history=self.history_, checkpoint_every=hooks.checkpoint_every, on_checkpoint=hooks.on_checkpoint,
-                resume=hooks.resume, distributed=hooks.distributed,
-            )  # fmt: skip
-        except DivergenceError:
-            self._update_summary()
-            raise
-        self._update_summary()
+    def _stream_target_scaling(self, n_outputs: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.y_mean_, self.y_scale_
 
     def _extra_to_arrays_and_metadata(self, arrays, meta):
         arrays["y_mean"] = np.asarray(self.y_mean_)
@@ -1536,10 +1568,12 @@ class MLPClassifier(_BaseMLP):
             raise ShapeError(f"y has shape {y.shape}; the classifier was fitted on {self.n_outputs_} labels")
         return Y
 
-    def fit(self, X, y, sample_weight=None, *, hooks: FitHooks | None = None) -> MLPClassifier:
+    def fit(self, X, y=None, sample_weight=None, *, hooks: FitHooks | None = None) -> MLPClassifier:
         """Train on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,) or a 0/1 matrix (n_samples, n_labels).
 
         ``X`` may be a table with text columns (module docstring); ``hooks``: :class:`FitHooks`.
+        Data larger than memory: as :meth:`MLPRegressor.fit` (a CSV file's classes are those of
+        its first rows; chunks and Parquet files need ``FitHooks(classes=...)``).
         """
         return self._fit(X, y, sample_weight, incremental=False, hooks=hooks)
 

@@ -144,7 +144,7 @@ def register(subparsers) -> None:
         "--stream",
         action=argparse.BooleanOptionalAction,
         help="train on --train without holding it in memory: one pass into a binary cache, then chunk by chunk "
-        "(regression; default: on for a file larger than a quarter of the available memory, and for .parquet)",
+        "(default: on for a file larger than a quarter of the available memory, and for .parquet)",
     )
     d.add_argument(
         "--cache", metavar="FILE.npy", help="--stream: the binary cache to write (default: a temporary file, removed)"
@@ -749,11 +749,6 @@ def _run_streamed(args, cfg: Settings, outputs: _Outputs, dp=None) -> int:
             head = csv_head(args.train, target, drop=args.drop, categorical=args.categorical,
                             task=args.task if args.task in ("regression", "binary", "multiclass") else None,
                             missing=args.missing or "error", delimiter=args.delimiter)  # fmt: skip
-        if head.task != "regression":
-            raise usage_error(
-                f"{args.train}: --stream trains regression; the target {head.target_name!r} was read as "
-                f"{head.task} (pass --task regression if it holds amounts)"
-            )
     valid = test = None
     schema = None if head is None else head.schema
     if args.valid:
@@ -771,22 +766,25 @@ def _run_streamed(args, cfg: Settings, outputs: _Outputs, dp=None) -> int:
         say(f"streaming {args.train}: one pass into a binary cache, then {args.chunk_rows} rows at a time")
         if head is not None:
             say(head.schema.summary())
-    data = _Data(first, valid, test, Path(args.train).stem, "regression")
+    task = first.task or "regression"
+    data = _Data(first, valid, test, Path(args.train).stem, task)
     setup = _build(args, cfg, data, None)
-    callbacks, _ = _callbacks(cfg, data, setup, {}, "r2")
+    metric = "r2" if task == "regression" else "accuracy"
+    callbacks, _ = _callbacks(cfg, data, setup, {}, metric)
     if not args.quiet:
         _describe_network(args, cfg, setup, None)
     hooks = FitHooks(
         # as arrays: the estimator learns the schema of a stream of chunks only when it is given below
-        validation_data=None if valid is None else (valid.X, valid.y),
+        validation_data=None if valid is None else (valid.X, _targets(valid, task)),
         callbacks=tuple(callbacks),
-        metric="r2",
+        metric=metric,
         progress=False if args.quiet else None,
         stream_cache=args.cache
         if dp is None or not args.cache
         else Path(args.cache).with_suffix(f".rank{dp.rank}.npy"),
         stream_chunk_rows=args.chunk_rows,
         distributed=dp,
+        classes=None if task == "regression" else tuple(first.classes),
     )
     if dp is not None:
         dp.ready(True)
@@ -796,7 +794,11 @@ def _run_streamed(args, cfg: Settings, outputs: _Outputs, dp=None) -> int:
         if head is None:  # Parquet: the estimator reads it (numeric columns)
             est.fit(args.train, args.target, hooks=hooks)
         else:  # CSV: the chunks of the schema inferred from the head, with this command's delimiter
-            est.fit(csv_chunks(args.train, head.schema, args.chunk_rows, delimiter=args.delimiter), hooks=hooks)
+            chunks = csv_chunks(args.train, head.schema, args.chunk_rows, delimiter=args.delimiter)
+            if task != "regression":  # the Schema's class indices as labels
+                labels = np.asarray(head.schema.classes)
+                chunks = ((X, labels[y]) for X, y in chunks)
+            est.fit(chunks, hooks=hooks)
             est.schema_ = head.schema  # (what fit on the path stores: handgrad predict reads files with it)
             est.feature_names_in_ = np.asarray(head.schema.column_names, dtype=object)
     elapsed = time.perf_counter() - t0
