@@ -167,16 +167,21 @@ def main() -> None:
     # 2. 1 against 2 processes, wide network, house
     wide = NETWORKS["wide 37-512-512-512-1"]
     arch = "-".join(map(str, wide))
+    rounds = 1 if args.quick else 3
     for batch in (256, 1024):
-        one = launch(1, ["train", arch, str(batch), str(epochs), "0"])[0]
-        two = launch(2, ["train", arch, str(batch), str(epochs), "1"])
-        t2 = max(r["epoch_s"] for r in two)
-        eff = one["epoch_s"] / (2 * t2)
+        ones, twos = [], []
+        for _ in range(rounds):  # interleaved, medians: the machine's drift spread over both
+            one = launch(1, ["train", arch, str(batch), str(epochs), "0"])[0]
+            ones.append(one["epoch_s"])
+            twos.append(max(r["epoch_s"] for r in launch(2, ["train", arch, str(batch), str(epochs), "1"])))
+        t1, t2 = statistics.median(ones), statistics.median(twos)
+        eff = t1 / (2 * t2)
         steps = -(-one["rows"] // batch)
-        figures["scaling"].append({"batch": batch, "epoch_1_s": one["epoch_s"], "epoch_2_s": t2, "speedup":
-                                   one["epoch_s"] / t2, "efficiency": eff, "steps": steps})  # fmt: skip
-        print(f"wide network, house ({one['rows']} rows), batch {batch}: 1 process {one['epoch_s']:.3f} s/epoch, "
-              f"2 processes {t2:.3f} s/epoch: speed-up {one['epoch_s'] / t2:.2f}, efficiency {eff:.0%}")  # fmt: skip
+        figures["scaling"].append({"batch": batch, "epoch_1_s": t1, "epoch_2_s": t2, "speedup": t1 / t2,
+                                   "efficiency": eff, "steps": steps, "runs_1": ones, "runs_2": twos})  # fmt: skip
+        print(f"wide network, house ({one['rows']} rows), batch {batch}: 1 process {t1:.3f} s/epoch, "
+              f"2 processes {t2:.3f} s/epoch: speed-up {t1 / t2:.2f}, efficiency {eff:.0%} "
+              f"(runs: {[round(v, 3) for v in ones]} / {[round(v, 3) for v in twos]})")  # fmt: skip
 
     # 3. the model: c, compute seconds per row of one process at batch 1024 (measured for both networks)
     c_rows = {}
