@@ -187,3 +187,28 @@ def test_two_ranks_streaming_a_file_equal_one_process(tmp_path, csv_file):
     assert "streaming" in outs[0][0] and outs[1][0] == ""
     assert_close(one / "model.npz", cwd0 / "model.npz")
     assert sorted(p.name for p in cwd1.iterdir()) == ["rows.rank1.npy"]  # its own cache, and no model
+
+
+def test_a_signal_to_one_rank_stops_every_rank_at_the_same_epoch_with_a_checkpoint(tmp_path, csv_file):
+    epochs = 30
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    codes, outs = finish(start_ranks([*flags(csv_file, epochs), "-q", "-o", "model.npz"], [alone, alone]))
+    assert codes == [0, 0], outs
+    cwd = tmp_path / "run"
+    cwd.mkdir()
+    command = [*flags(csv_file, epochs), "-q", "-o", "model.npz", "--checkpoint", "ck.npz", "--checkpoint-every", "5"]
+    procs = start_ranks(command, [cwd, cwd])
+    deadline = time.monotonic() + 120
+    while not (cwd / "ck.npz").exists() and procs[0].poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert procs[0].poll() is None, "the run ended before the signal; make it longer"
+    procs[1].send_signal(signal.SIGTERM)  # only rank 1 is told to stop
+    codes, outs = finish(procs)
+    assert codes == [143, 143], outs
+    assert "checkpoint written to" in outs[0][1] and "resume with" in outs[0][1]
+    assert outs[1][1].count("\n") <= 1  # rank 1: at most StopRequest's line
+    assert not (cwd / "model.npz").exists()
+    codes, outs = finish(start_ranks(["--resume", "ck.npz", "-q"], [cwd, cwd]))
+    assert codes == [0, 0], outs
+    assert_close(alone / "model.npz", cwd / "model.npz", exact=True)
