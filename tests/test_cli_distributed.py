@@ -212,3 +212,14 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_epoch_with_a_checkpoi
     codes, outs = finish(start_ranks(["--resume", "ck.npz", "-q"], [cwd, cwd]))
     assert codes == [0, 0], outs
     assert_close(alone / "model.npz", cwd / "model.npz", exact=True)
+
+
+def test_distributed_without_torchrun_is_a_one_line_error(tmp_path, csv_file):
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    cmd = [PY, "-m", "handgrad", "train", "--distributed", *map(str, flags(csv_file)), "-o", "m.npz"]
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.startswith("handgrad: error: --distributed needs the environment torchrun sets")
+    assert "torchrun --nproc-per-node" in done.stderr and "Traceback" not in done.stderr
+    done = subprocess.run([*cmd, "--dist-timeout", "0"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and "--dist-timeout must be a positive number" in done.stderr
