@@ -120,6 +120,7 @@ from .modelfile import load_model, save_model
 from .network import Network
 from .preprocessing import (
     LabelEncoder,
+    RunningMoments,
     classes_from_json,
     classes_to_json,
     one_hot,
@@ -771,9 +772,17 @@ class _BaseMLP:
 
         path = Path(hooks.stream_cache) if hooks.stream_cache else temporary_cache_path()
         try:
-            cache = RowCache.write(encoded(), path)  # the one pass: the rows to disk, their moments
+            moments = None
+
+            def gather(A):  # the scaling statistics, from the same pass (Chan's pairwise update)
+                nonlocal moments
+                if moments is None:
+                    moments = RunningMoments(A.shape[1])
+                moments.update(A)
+
+            cache = RowCache.write(encoded(), path, on_rows=gather)  # the one pass: the rows to disk
             nf = cache.n_features
-            mean, scale = cache.moments.scaling()
+            mean, scale = moments.scaling()
             self.schema_ = schema
             self.n_features_in_ = nf
             if names is not None:

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, ShapeError
-from ..preprocessing import RunningMoments
 
 #: Rows of a chunk by default (~16 MB of float64 rows of 31 columns, a multiple of common batch sizes).
 CHUNK_ROWS = 65_536
@@ -56,8 +55,6 @@ class RowCache:
         self.shape = (self.n_rows, self.n_features)
         self.x_mean, self.x_scale = np.zeros(self.n_features), np.ones(self.n_features)
         self.y_mean, self.y_scale = np.zeros(self.n_outputs), np.ones(self.n_outputs)
-        #: Column statistics of the rows (a :class:`RunningMoments`), when the cache was written here.
-        self.moments: RunningMoments | None = None
         #: Rows read at a time in training (rounded up to a multiple of the batch size): the shuffle buffer.
         self.chunk_rows = CHUNK_ROWS
 
@@ -102,15 +99,15 @@ class RowCache:
             yield r[:, : self.n_features].copy(), r[:, self.n_features :].copy()
 
     @classmethod
-    def write(cls, chunks: Iterable[tuple[np.ndarray, np.ndarray]], path) -> RowCache:
+    def write(cls, chunks: Iterable[tuple[np.ndarray, np.ndarray]], path, on_rows=None) -> RowCache:
         """Consume ``(X, Y)`` chunks (X (m, n_features), Y (m, n_outputs) or (m,)) into a new cache at ``path``.
 
         The rows are appended to the file as they come (memory: one chunk) and their
-        column moments accumulated (``cache.moments``). The header is written last,
+        ``on_rows`` called with each chunk's rows ``[x | y]`` (m, n_columns) — the caller's
+        statistics (:class:`~handgrad.preprocessing.RunningMoments`). The header is written last,
         when the number of rows is known.
         """
         path = Path(path)
-        moments = None
         n_rows = 0
         n_features = n_columns = None
         header_len = 128  # a fixed-size header slot, rewritten at the end (np.lib.format pads to 64)
@@ -128,7 +125,6 @@ class RowCache:
                     )
                 if n_columns is None:
                     n_features, n_columns = X.shape[1], X.shape[1] + Y.shape[1]
-                    moments = RunningMoments(n_columns)
                 elif X.shape[1] + Y.shape[1] != n_columns or X.shape[1] != n_features:
                     raise ShapeError(
                         f"the chunk after row {n_rows} has {X.shape[1]} features and {Y.shape[1]} outputs; "
@@ -139,7 +135,8 @@ class RowCache:
                     i, j = (int(v) for v in np.argwhere(~np.isfinite(A))[0])
                     what = f"feature {j}" if j < n_features else f"output {j - n_features}"
                     raise DataError(f"row {n_rows + i} ({what}) is not finite ({A[i, j]}); all values must be finite")
-                moments.update(A)
+                if on_rows is not None:
+                    on_rows(A)
                 f.write(A.tobytes())
                 n_rows += A.shape[0]
             if n_columns is None or n_rows == 0:
@@ -148,9 +145,7 @@ class RowCache:
             f.seek(0)
             buf = _header_bytes(header, header_len)
             f.write(buf)
-        cache = cls(path, n_features)
-        cache.moments = moments
-        return cache
+        return cls(path, n_features)
 
 
 def _header_bytes(header: dict, total: int) -> bytes:
