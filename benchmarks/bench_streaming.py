@@ -44,16 +44,22 @@ def status_kb(pid: int, key: str) -> int | None:
     return None
 
 
-def run_sampled(cmd: list[str], **kw) -> dict:
-    """Run ``cmd``; its exit code, output, peak VmRSS sampled every 0.1 s and VmHWM (kB)."""
+def run_sampled(cmd: list[str], kill_above_mb: float | None = None, **kw) -> dict:
+    """Run ``cmd``; its exit code, output, peak VmRSS sampled every 0.1 s and VmHWM (kB).
+
+    ``kill_above_mb``: SIGKILL the command when its resident memory passes this (``killed`` is then True).
+    """
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
-    peak = {"rss": 0, "hwm": 0}
+    peak = {"rss": 0, "hwm": 0, "killed": False}
 
     def sample():
         while proc.poll() is None:
             rss, hwm = status_kb(proc.pid, "VmRSS"), status_kb(proc.pid, "VmHWM")
             peak["rss"] = max(peak["rss"], rss or 0)
             peak["hwm"] = max(peak["hwm"], hwm or 0)
+            if kill_above_mb is not None and (rss or 0) > kill_above_mb * 1024:
+                peak["killed"] = True
+                proc.kill()
             time.sleep(0.1)
 
     t = threading.Thread(target=sample, daemon=True)
@@ -63,7 +69,7 @@ def run_sampled(cmd: list[str], **kw) -> dict:
     wall = time.perf_counter() - t0
     t.join()
     return {"code": proc.returncode, "out": out, "err": err, "peak_rss_mb": peak["rss"] / 1024,
-            "peak_hwm_mb": peak["hwm"] / 1024, "wall_s": wall}  # fmt: skip
+            "peak_hwm_mb": peak["hwm"] / 1024, "wall_s": wall, "killed": peak["killed"]}  # fmt: skip
 
 
 def main() -> None:
@@ -74,6 +80,8 @@ def main() -> None:
     ap.add_argument("--subset", type=int, default=2_000_000)
     ap.add_argument("--probe", type=int, default=1_000_000)
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--cli-predict-limit-mb", type=float, default=3000,
+                    help="run `handgrad predict` on the whole file, killed above this resident memory")  # fmt: skip
     args = ap.parse_args()
     from handgrad import MLPRegressor, load
     from handgrad.data.cache import RowCache
@@ -158,6 +166,17 @@ def main() -> None:
         n += ds.X.shape[0]
     figures["predict"] = {"s": time.perf_counter() - t0, "rows": n, "mse": sq / n}
     print(f"streamed prediction of {n} rows: {figures['predict']['s']:.0f} s, MSE {sq / n:.4f}")
+
+    # 6. the command line's predict on the whole file (streams where cli/predict.py reads in chunks)
+    out = d / "pred.csv"
+    r = run_sampled([sys.executable, "-m", "handgrad", "predict", str(model), str(big), "-o", str(out), "--force"],
+                    kill_above_mb=args.cli_predict_limit_mb, env=env)  # fmt: skip
+    figures["cli_predict"] = {k: r[k] for k in ("code", "peak_rss_mb", "peak_hwm_mb", "wall_s", "killed")}
+    figures["cli_predict"]["stderr"] = r["err"][-500:]
+    if out.exists():
+        os.unlink(out)
+    print(f"handgrad predict on the whole file: exit {r['code']}, {r['wall_s']:.0f} s, peak RSS {r['peak_rss_mb']:.0f} MB"
+          + (f" (killed above {args.cli_predict_limit_mb:.0f} MB: it does not stream)" if r["killed"] else ""))  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
 
