@@ -224,6 +224,11 @@ class FitHooks:
         Data-parallel training on ``torch.distributed`` (``torchrun``): every rank calls ``fit``
         on the same rows with the same hyper-parameters; each computes on its part of every
         global mini-batch (:func:`handgrad.training.train`'s ``distributed``).
+    stream_cache : str or Path, optional
+        ``fit`` on a file or chunks: where to write the binary cache of the rows (kept); by
+        default a temporary file, removed when ``fit`` returns.
+    stream_chunk_rows : int
+        ``fit`` on a file or chunks: rows read at a time, the shuffle buffer (default 65536).
     """
 
     validation_data: tuple | None = None
@@ -239,8 +244,6 @@ class FitHooks:
     progress: bool | None = None
     classes: tuple | None = None
     distributed: Any = None
-    #: Streaming (``fit`` on a file or an iterator of chunks): the binary cache file to write
-    #: (default: a temporary file, removed when ``fit`` returns) and the rows read at a time.
     stream_cache: Any = None
     stream_chunk_rows: int = 65_536
 
