@@ -6,10 +6,13 @@ The environment carries RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT as torchrun s
 
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
 from handgrad import Network
+from handgrad.data.cache import RowCache
 from handgrad.errors import HandgradError
 from handgrad.training import Callback, train
 from handgrad.training.distributed import DataParallel
@@ -21,6 +24,8 @@ CASES = {
     "tiny_last_batch": (97, [5, 7, 1], {"optimizer": "momentum", "lr": 0.01, "batch_size": 16, "random_state": 0}),
     "weighted_l2": (150, [5, 9, 1], {"optimizer": "adam", "batch_size": 20, "weight_decay": 1e-3, "random_state": 1}),
     "bce": (160, [5, 6, 1], {"optimizer": "adamw", "batch_size": 25, "loss": "binary_crossentropy", "random_state": 2}),
+    # rows on disk (a RowCache read in chunks of 48 rows, shuffled chunk by chunk), every rank reading every chunk
+    "streamed": (203, [5, 12, 1], {"optimizer": "adam", "batch_size": 16, "random_state": 4, "cache": True}),
 }
 
 
@@ -38,8 +43,12 @@ def data(case: str):
 def run(case: str, distributed=None, epochs: int = 4, callbacks=()):
     X, Y, w, sizes, kw = data(case)
     net = Network(sizes, activation="tanh" if case == "bce" else "relu", random_state=1)
-    hist = train(net, X, Y, epochs=epochs, sample_weight=w, progress=False, distributed=distributed,
-                 callbacks=list(callbacks), **kw)  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        if kw.pop("cache", False):
+            X, Y = RowCache.write([(X, Y)], Path(tmp) / "rows.npy"), None
+            X.chunk_rows = 48
+        hist = train(net, X, Y, epochs=epochs, sample_weight=w, progress=False, distributed=distributed,
+                     callbacks=list(callbacks), **kw)  # fmt: skip
     return net, hist
 
 

@@ -84,6 +84,7 @@ import json
 import sys
 import warnings
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -93,7 +94,18 @@ from ._memory import check_memory, estimate_training_bytes
 from ._validation import check_sample_weight, too_large_error
 from .activations import sigmoid
 from .data import Dataset, Schema
+from .data.csv import iter_csv_chunks
 from .data.frame import as_raw_table, is_frame, is_table
+from .data.stream import (
+    CHUNK_ROWS,
+    RowCache,
+    csv_chunks,
+    csv_head,
+    is_chunk_iterator,
+    is_path,
+    parquet_chunks,
+    temporary_cache_path,
+)
 from .errors import (  # NotFittedError, NonNumericError: defined in errors, importable from here too
     ConfigError,
     DataError,
@@ -112,6 +124,7 @@ from .network import Network
 from .params import RULES, AnyOf, Boolean, Integer, Interval, Options, check
 from .preprocessing import (
     LabelEncoder,
+    RunningMoments,
     check_precision,
     check_predictions,
     classes_from_json,
@@ -213,6 +226,15 @@ class FitHooks:
     classes : sequence, optional
         Classifier: every label there is (a cold fit), as ``partial_fit``'s ``classes``: a
         class held out of the training rows (one row of it, in the validation part) keeps its output.
+    distributed : handgrad.training.distributed.DataParallel, optional
+        Data-parallel training on ``torch.distributed`` (``torchrun``): every rank calls ``fit``
+        on the same rows with the same hyper-parameters; each computes on its part of every
+        global mini-batch (:func:`handgrad.training.train`'s ``distributed``).
+    stream_cache : str or Path, optional
+        ``fit`` on a file or chunks: where to write the binary cache of the rows (kept); by
+        default a temporary file, removed when ``fit`` returns.
+    stream_chunk_rows : int
+        ``fit`` on a file or chunks: rows read at a time, the shuffle buffer (default 65536).
     """
 
     validation_data: tuple | None = None
@@ -227,6 +249,9 @@ class FitHooks:
     initial_weights: tuple | None = None
     progress: bool | None = None
     classes: tuple | None = None
+    distributed: Any = None
+    stream_cache: Any = None
+    stream_chunk_rows: int = 65_536
 
 
 _NO_HOOKS = FitHooks()
@@ -671,6 +696,7 @@ class _BaseMLP:
                 gradient=hooks.gradient,
                 permutations=hooks.permutations,
                 device=self._train_device,
+                distributed=hooks.distributed,
             )
         except DivergenceError:
             # train() restored the last good parameters into network_: keep the
@@ -696,6 +722,12 @@ class _BaseMLP:
         # Where training runs: the `device` hyper-parameter, else where X lives (a torch tensor's device;
         # NumPy arrays, lists and tables: NumPy on the CPU). X itself is validated on the host.
         self._train_device = self.device if self.device is not None else _input_device(X)
+        if is_path(X) or is_chunk_iterator(X):
+            if incremental:
+                raise ConfigError("partial_fit takes arrays; fit streams a file or an iterator of (X, y) chunks")
+            if sample_weight is not None:
+                raise ConfigError("sample_weight is not supported when fit streams a file or chunks")
+            return self._fit_stream(X, y, hooks)
         cold = not self.__sklearn_is_fitted__() or not (incremental or self.warm_start)
         if cold and classes is None and hooks.classes is not None:
             classes = list(hooks.classes)
@@ -744,6 +776,158 @@ class _BaseMLP:
         self._update_summary()
         return self
 
+    # ----------------------------------------------------------- data larger than memory
+    def _fit_stream(self, source, target, hooks: FitHooks):
+        """``fit`` on a CSV/Parquet file or an iterator of ``(X, y)`` chunks, never holding all the rows.
+
+        One pass converts the rows to a binary cache (:class:`~handgrad.data.stream.RowCache`,
+        the targets in the network's form) and gathers the scaling statistics (Chan's pairwise
+        update); training then reads the cache chunk by chunk
+        (:class:`~handgrad.training.step.ChunkedStep`). See :mod:`handgrad.data.stream`.
+        """
+        chunk_rows = int(hooks.stream_chunk_rows)
+        if chunk_rows < 1:
+            raise ConfigError(f"stream_chunk_rows must be >= 1, got {chunk_rows}")
+        self._check_hyperparameters()
+        chunks, schema, names, classes = self._stream_source(source, target, chunk_rows, hooks)
+
+        def encoded():  # the targets in the network's form (the classifier's classes fixed up front)
+            cold = True
+            for X, y in chunks:
+                Y, _ = self._encode_y(y, np.shape(X)[0], cold=cold, classes=classes)
+                cold = False
+                yield X, Y
+
+        path = Path(hooks.stream_cache) if hooks.stream_cache else temporary_cache_path()
+        try:
+            moments = None
+
+            def gather(A):  # the scaling statistics, from the same pass (Chan's pairwise update)
+                nonlocal moments
+                if moments is None:
+                    moments = RunningMoments(A.shape[1])
+                moments.update(A)
+
+            cache = RowCache.write(encoded(), path, on_rows=gather)  # the one pass: the rows to disk
+            nf = cache.n_features
+            mean, scale = moments.scaling()
+            self.schema_ = schema
+            self.n_features_in_ = nf
+            if names is not None:
+                self.feature_names_in_ = np.asarray(names, dtype=object)
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            self.x_mean_, self.x_scale_ = (mean[:nf], scale[:nf]) if self.scale_inputs else (np.zeros(nf), np.ones(nf))
+            self._set_stream_target_scaling(mean[nf:], scale[nf:])
+            self._rng = as_generator(self.random_state)
+            validation = None
+            if hooks.validation_data is not None:
+                Xv = self._validate_X(hooks.validation_data[0], reset=False)
+                Yv, _ = self._encode_y(hooks.validation_data[1], Xv.shape[0], cold=False)
+                validation = (Xv, self._target_to_network(Yv))
+            early = self._use_early_stopping(validation is not None)
+            if early and validation is None:
+                raise ConfigError(
+                    "early stopping on streamed rows needs validation data (FitHooks.validation_data; "
+                    "handgrad train --valid): no rows are held out of a stream"
+                )
+            scaled = cache.scaled(self.x_mean_, self.x_scale_, *self._stream_target_scaling(cache.n_outputs))
+            scaled.chunk_rows = chunk_rows
+            best = None
+            for _ in range(int(self.n_init)):
+                self._new_network(nf, cache.n_outputs, hooks.initial_weights)
+                self._run_stream(scaled, validation, early, hooks)
+                if best is None or (self.best_loss_ is not None and self.best_loss_ < best[0]):
+                    best = (self.best_loss_, self.network_, self._optimizer, self._base_lr, self.history_)
+            _, self.network_, self._optimizer, self._base_lr, self.history_ = best
+            self.validation_indices_ = None
+            self._update_summary()
+        finally:
+            if not hooks.stream_cache:
+                path.unlink(missing_ok=True)
+        return self
+
+    def _run_stream(self, cache, validation, early: bool, hooks: FitHooks) -> None:
+        """:meth:`_run` on a RowCache (standardised when read): ``max_iter`` epochs chunk by chunk."""
+        dtype = self.network_.dtype
+        self._optimizer.lr = self._base_lr
+        rng = np.random.default_rng(int(self._rng.integers(2**63 - 1)))
+        validation_data = None
+        if validation is not None:
+            Xv, Yv = validation
+            validation_data = (self._scaled_X(Xv), Yv.astype(dtype, copy=False))
+        try:
+            train(
+                self.network_, cache, None, loss=self._loss_spec(), optimizer=self._optimizer, lr=self._base_lr,
+                epochs=int(self.max_iter), batch_size=self._batch_size(cache.n_rows), shuffle=bool(self.shuffle),
+                random_state=rng, validation_data=validation_data, early_stopping=early,
+                patience=int(self.patience), min_delta=float(self.min_delta), restore_best=bool(self.restore_best),
+                lr_schedule=self.lr_schedule, weight_decay=0.0, metric=hooks.metric,
+                callbacks=list(hooks.callbacks), verbose=int(self.verbose),
+                progress=hooks.progress if hooks.progress is not None else (None if self.verbose else False),
+                history=self.history_, checkpoint_every=hooks.checkpoint_every, on_checkpoint=hooks.on_checkpoint,
+                resume=hooks.resume, distributed=hooks.distributed,
+            )  # fmt: skip
+        except DivergenceError:
+            self._update_summary()
+            raise
+        self._update_summary()
+
+    def _set_stream_target_scaling(self, mean: np.ndarray, scale: np.ndarray) -> None:
+        """Regressor: the targets' statistics from the streaming pass; classifier: nothing (overridden)."""
+
+    def _stream_target_scaling(self, n_outputs: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(y_mean, y_scale)`` the cache applies to the targets it stores (network form)."""
+        return np.zeros(n_outputs), np.ones(n_outputs)
+
+    def _stream_source(self, source, target, chunk_rows: int, hooks: FitHooks):
+        """``(chunks, schema or None, feature names or None, classes or None)`` of a file or a chunk iterator."""
+        classifier = isinstance(self, MLPClassifier)
+        classes = None if hooks.classes is None else list(hooks.classes)
+        if is_path(source) and not str(source).endswith(".parquet"):
+            path = str(source)
+            head = csv_head(path, target)
+            if classifier != (head.task in ("binary", "multiclass")):
+                what = "class labels" if classifier is False else "amounts (regression)"
+                raise ConfigError(
+                    f"{path}: the target {head.target_name!r} holds {what}; use "
+                    f"{'MLPClassifier' if classifier is False else 'MLPRegressor'}"
+                )
+            chunks = csv_chunks(path, head.schema, chunk_rows)
+            if classifier:  # the Schema's class indices back to labels; the classes are the head's
+                labels = np.asarray(head.schema.classes)
+                chunks = ((X, labels[y]) for X, y in chunks)
+                classes = list(labels)
+            return chunks, head.schema, list(head.schema.column_names), classes
+        if classifier and classes is None:
+            raise ConfigError(
+                "a classifier streaming a Parquet file or chunks needs every class up front: "
+                "fit(..., hooks=FitHooks(classes=[...]))"
+            )
+        if is_path(source):
+            chunks, names, _ = parquet_chunks(str(source), target, chunk_rows)
+            return chunks, None, names, classes
+        if target is not None:
+            raise ConfigError("an iterator of chunks carries its targets: (X, y) pairs; pass y=None")
+        return source, None, None, classes
+
+    def _file_chunks(self, path):
+        """The feature rows of a CSV or Parquet file, encoded as in ``fit``, a chunk at a time."""
+        if str(path).endswith(".parquet"):
+            names = list(getattr(self, "feature_names_in_", []))
+            chunks, _, _ = parquet_chunks(path, None, columns=names or None)
+            for X, _ in chunks:
+                yield X
+            return
+        schema = getattr(self, "schema_", None)
+        if schema is None:
+            raise ConfigError(
+                f"{path}: this {type(self).__name__} was fitted on arrays, without a schema to read a file with; "
+                "load the rows and pass them as an array"
+            )
+        for ds in iter_csv_chunks(path, schema, CHUNK_ROWS):
+            yield ds.X
+
     def _name_target(self, y) -> None:
         """A table's Schema learns the target's name (a pandas Series') and the task, for ``handgrad predict``."""
         schema = getattr(self, "schema_", None)
@@ -766,6 +950,15 @@ class _BaseMLP:
     def _network_output(self, X) -> np.ndarray:
         """The raw network output for ``X``: shape (n_samples, n_outputs_)."""
         self._check_is_fitted()
+        if is_path(X):  # a file: read and predicted chunk by chunk (memory: the chunk and the outputs)
+            outputs, n = [], 0
+            for chunk in self._file_chunks(X):  # columns matched by name (the schema's, or Parquet's)
+                if not np.isfinite(chunk).all():
+                    i, j = (int(v) for v in np.argwhere(~np.isfinite(chunk))[0])
+                    raise DataError(f"{X}: row {n + i}, column {j} is not finite ({chunk[i, j]})")
+                outputs.append(self.network_.predict_columns(self._scaled_X(chunk).T).T)
+                n += chunk.shape[0]
+            return np.asarray(np.concatenate(outputs), dtype=np.float64)
         Xv = self._validate_X(X, reset=False)
         return np.asarray(self.network_.predict_columns(self._scaled_X(Xv, X).T).T, dtype=np.float64)
 
@@ -1228,12 +1421,17 @@ class MLPRegressor(_BaseMLP):
     def _target_to_network(self, Y):
         return standardise(Y, self.y_mean_, self.y_scale_)
 
-    def fit(self, X, y, sample_weight=None, *, hooks: FitHooks | None = None) -> MLPRegressor:
+    def fit(self, X, y=None, sample_weight=None, *, hooks: FitHooks | None = None) -> MLPRegressor:
         """Train on ``X`` (n_samples, n_features), ``y`` (n_samples,) or (n_samples, n_outputs).
 
         ``X`` may be a table with text columns (module docstring). ``sample_weight``
         (n_samples,), optional. Up to ``max_iter`` epochs; with ``warm_start`` a fitted
         estimator continues (module docstring). ``hooks``: :class:`FitHooks` (the command line's).
+
+        Data larger than memory: ``X`` a CSV or ``.parquet`` file path (``y``: the target
+        column's name or index, default the last), or an iterator of ``(X, y)`` chunks (``y``
+        None): streamed once into a binary cache, then trained on chunk by chunk
+        (:mod:`handgrad.data.stream`; ``FitHooks.stream_cache``, ``stream_chunk_rows``).
         """
         return self._fit(X, y, sample_weight, incremental=False, hooks=hooks)
 
@@ -1266,6 +1464,13 @@ class MLPRegressor(_BaseMLP):
         w = check_sample_weight(sample_weight, Y.shape[0], np.float64)
         # A constant target scores 1 if predicted exactly and 0 otherwise, as scikit-learn's score.
         return r2_score(Y, P, w, force_finite=True)
+
+    def _set_stream_target_scaling(self, mean: np.ndarray, scale: np.ndarray) -> None:
+        n = len(mean)
+        self.y_mean_, self.y_scale_ = (mean, scale) if self.scale_target else (np.zeros(n), np.ones(n))
+
+    def _stream_target_scaling(self, n_outputs: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.y_mean_, self.y_scale_
 
     def _extra_to_arrays_and_metadata(self, arrays, meta):
         arrays["y_mean"] = np.asarray(self.y_mean_)
@@ -1428,10 +1633,12 @@ class MLPClassifier(_BaseMLP):
             raise ShapeError(f"y has shape {y.shape}; the classifier was fitted on {self.n_outputs_} labels")
         return Y
 
-    def fit(self, X, y, sample_weight=None, *, hooks: FitHooks | None = None) -> MLPClassifier:
+    def fit(self, X, y=None, sample_weight=None, *, hooks: FitHooks | None = None) -> MLPClassifier:
         """Train on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,) or a 0/1 matrix (n_samples, n_labels).
 
         ``X`` may be a table with text columns (module docstring); ``hooks``: :class:`FitHooks`.
+        Data larger than memory: as :meth:`MLPRegressor.fit` (a CSV file's classes are those of
+        its first rows; chunks and Parquet files need ``FitHooks(classes=...)``).
         """
         return self._fit(X, y, sample_weight, incremental=False, hooks=hooks)
 

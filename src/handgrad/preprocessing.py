@@ -42,6 +42,7 @@ from .errors import ConfigError, DataError, HandgradError, NonFiniteError, Shape
 
 __all__ = [
     "LabelEncoder",
+    "RunningMoments",
     "StandardScaler",
     "check_precision",
     "check_predictions",
@@ -552,3 +553,49 @@ def classes_from_json(spec: dict) -> np.ndarray:
     if stored and kind in ("int", "float"):
         out = out.astype(np.dtype(stored))
     return out
+
+
+class RunningMoments:
+    """Column means and variances of rows seen in chunks: Chan, Golub and LeVeque's pairwise update.
+
+    Merging a chunk of ``n_b`` rows with mean ``m_b`` and sum of squared deviations ``M2_b``
+    into ``n_a``, ``m_a``, ``M2_a``::
+
+        δ = m_b − m_a;  n = n_a + n_b
+        m = m_a + δ n_b / n;   M2 = M2_a + M2_b + δ² n_a n_b / n
+
+    Each chunk's own ``m_b``, ``M2_b`` are computed two-pass (stable), so the result is as
+    accurate as the two-pass formula on all the rows, without ever holding them (the naive
+    ``Σx² − n m²`` loses every digit when the mean is large against the spread).
+    """
+
+    def __init__(self, n_columns: int):
+        self.n = 0
+        self.mean = np.zeros(n_columns)
+        self.M2 = np.zeros(n_columns)
+        self.magnitude = np.zeros(n_columns)  # largest |x| of each column (the constant-column rule)
+
+    def update(self, A: np.ndarray) -> None:
+        """Add the rows of ``A`` (n_b, n_columns)."""
+        n_b = A.shape[0]
+        if n_b == 0:
+            return
+        self.magnitude = np.maximum(self.magnitude, np.abs(A).max(axis=0))
+        m_b = A.mean(axis=0)
+        D = A - m_b
+        M2_b = np.einsum("ij,ij->j", D, D)
+        n_a, n = self.n, self.n + n_b
+        delta = m_b - self.mean
+        self.mean = self.mean + delta * (n_b / n)
+        self.M2 = self.M2 + M2_b + delta * delta * (n_a * n_b / n)
+        self.n = n
+
+    @property
+    def var(self) -> np.ndarray:
+        """The population variance (ddof 0, as StandardScaler), shape (n_columns,)."""
+        return self.M2 / max(self.n, 1)
+
+    def scaling(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean, scale)`` as :func:`handgrad.preprocessing.scaling_stats`: constant columns keep scale 1."""
+        std = np.sqrt(self.var)
+        return self.mean.copy(), _safe_scale(std, self.mean, np.where(self.magnitude > 0, self.magnitude, 1.0))

@@ -21,7 +21,7 @@ from . import Terminated
 from ._common import file_digest, usage_error
 
 #: Options that belong to one invocation, not to the run: allowed beside --resume.
-PER_INVOCATION = {"resume", "quiet", "force", "func", "command"}
+PER_INVOCATION = {"resume", "quiet", "force", "func", "command", "distributed", "dist_backend", "dist_timeout"}
 
 
 class Interrupted(Exception):
@@ -71,19 +71,26 @@ class Checkpointer:
     so a resumed run continues exactly where this one stopped.
     """
 
-    def __init__(self, every: int, path_of, stop: StopRequest, config: dict):
+    def __init__(self, every: int, path_of, stop: StopRequest, config: dict, dp=None):
         self.every = every
         self.path_of = path_of  # a callable: the path (creating the run folder) when first needed
         self.stop = stop
         self.config = config
         self.written: Path | None = None
+        #: Data-parallel: the ranks agree on a stop every epoch (a signal may reach one rank only,
+        #: or reach them in different epochs) and only rank 0 writes.
+        self.dp = dp
 
     def __call__(self, state: TrainState) -> None:
         due = self.every and state.epoch % self.every == 0
-        if due or self.stop.signum is not None:
-            self.write(state)
-        if self.stop.signum is not None:
-            raise Interrupted(self.stop.signum, state.epoch, self.written)
+        signum = self.stop.signum
+        if self.dp is not None and self.dp.any(signum is not None) and signum is None:
+            signum = signal.SIGTERM  # another rank was asked to stop
+        if due or signum is not None:
+            if self.dp is None or self.dp.is_main:
+                self.write(state)
+        if signum is not None:
+            raise Interrupted(signum, state.epoch, self.written)
 
     def write(self, state: TrainState) -> None:
         arrays, meta = state.to_arrays_and_metadata()
@@ -151,16 +158,19 @@ def _stored_value_problem(action: argparse.Action, value) -> str | None:
 def restore(args, parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, TrainState, dict]:
     """The run's arguments and state from ``--resume CHECKPOINT``; ``parser`` is the ``train`` parser (its defaults)."""
     flags = {a.dest: a.option_strings[0] for a in parser._actions if a.option_strings}
-    given = [flags.get(k, k) for k, v in vars(args).items() if k not in PER_INVOCATION and v != parser.get_default(k)]
-    if given:
-        raise usage_error(
-            f"--resume continues a run with the settings stored in its checkpoint; drop {', '.join(given)} "
-            "(only --quiet and --force may be given with --resume)"
-        )
+    given = {k: v for k, v in vars(args).items() if k not in PER_INVOCATION and v != parser.get_default(k)}
     arrays, meta = load_arrays_json(args.resume)
     cli = meta.pop("cli", None)
     if not isinstance(cli, dict) or "args" not in cli:
         raise usage_error(f"{args.resume}: a handgrad file, but not a checkpoint written by 'handgrad train'")
+    # A flag equal to the run's own is allowed: the command torchrun --max-restarts reruns
+    # (the run's flags with --resume of its checkpoint) continues the run.
+    differ = [flags.get(k, k) for k, v in given.items() if not _same_setting(v, cli["args"].get(k))]
+    if differ:
+        raise usage_error(
+            f"--resume continues a run with the settings stored in its checkpoint; drop {', '.join(differ)} "
+            "(only --quiet and --force may be given with --resume, or the run's own flags)"
+        )
     try:
         state = TrainState.from_arrays_and_metadata(arrays, meta)
     except (KeyError, TypeError, ValueError) as exc:
@@ -185,3 +195,14 @@ def restore(args, parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, 
                 "reproduce the run (restore the file, or start a new run)"
             )
     return restored, state, cli
+
+
+def _same_setting(given, stored) -> bool:
+    """Whether a flag's value is the one stored in the checkpoint (a path: the same file)."""
+    if given == stored:
+        return True
+    if isinstance(given, list) and isinstance(stored, list):
+        return given == stored
+    if isinstance(given, str) and isinstance(stored, str):
+        return str(Path(given).resolve()) == stored
+    return False

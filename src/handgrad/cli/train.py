@@ -16,11 +16,20 @@ Interruption: SIGINT (Ctrl-C) or SIGTERM lets the current epoch finish, writes a
 checkpoint at that epoch boundary and exits with 130 / 143; ``--resume CHECKPOINT``
 finishes the run with the same weights, to the bit, as a run left alone. A
 second signal stops at once (no checkpoint).
+
+Data-parallel (``--distributed``, launched by ``torchrun``): every process runs this
+command; it joins the process group torchrun describes in the environment, each rank
+trains on its part of every global batch (``--batch-size`` stays the global batch) and
+only rank 0 prints and writes files (model, checkpoints, plots, exported weights); the
+others run silently and exit with the same code. ``--resume CHECKPOINT`` of a checkpoint
+that does not exist yet starts the run and checkpoints there, so the command that
+``torchrun --max-restarts`` reruns continues from the last checkpoint (docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import stat
@@ -33,14 +42,16 @@ import numpy as np
 
 from .._memory import check_memory, estimate_training_bytes
 from ..activations import ACTIVATIONS
-from ..data import Dataset, list_datasets
-from ..errors import ConfigError
+from ..data import Dataset, list_datasets, load_csv
+from ..data.stream import csv_chunks, csv_head
+from ..errors import ConfigError, HandgradError
 from ..estimators import DEFAULTS, FitHooks, MLPClassifier, MLPRegressor
 from ..init import INITS, default_init
 from ..losses import LOSSES, check_task, default_for_task, get_loss
 from ..network import GRADIENT_METHODS
 from ..preprocessing import check_precision, constant_columns, constant_warnings
 from ..training import Callback, History, PrintEvery, TrainState
+from ..training.distributed import DataParallel
 from ._common import (
     MISSING_CHOICES,
     RunFolder,
@@ -48,6 +59,7 @@ from ._common import (
     check_output,
     delimiter_arg,
     file_digest,
+    reading,
     save_estimator,
     say,
     usage_error,
@@ -133,6 +145,23 @@ def register(subparsers) -> None:
     )
     add_number_format(d)
     d.add_argument("--dataset", metavar="NAME", help=f"a built-in data set: {', '.join(sorted(list_datasets()))}")
+    d.add_argument(
+        "--stream",
+        action=argparse.BooleanOptionalAction,
+        help="train on --train without holding it in memory: one pass into a binary cache, then chunk by chunk "
+        "(default: on for a file larger than a quarter of the available memory, and for .parquet)",
+    )
+    d.add_argument(
+        "--cache", metavar="FILE.npy", help="--stream: the binary cache to write (default: a temporary file, removed)"
+    )
+    d.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=65_536,
+        metavar="N",
+        help="--stream: rows read at a time, the shuffle buffer (rounded up to a multiple of the batch size; "
+        "default 65536)",
+    )
 
     m = p.add_argument_group("network")
     m.add_argument(
@@ -249,7 +278,28 @@ def register(subparsers) -> None:
     out.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no schema; only the results")
     out.add_argument("--checkpoint-every", type=int, default=0, metavar="K", help="write a checkpoint every K epochs")
     out.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (default: checkpoint.npz in the run folder)")
-    out.add_argument("--resume", metavar="CHECKPOINT", help="continue the run a checkpoint was written by")
+    out.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        help="continue the run a checkpoint was written by (with --checkpoint-every and the run's flags: a "
+        "checkpoint that does not exist yet starts the run and writes there, the restart recipe of torchrun)",
+    )
+
+    dist = p.add_argument_group("data-parallel (torchrun)")
+    dist.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join the torch.distributed group torchrun describes (torchrun --nproc-per-node N -m handgrad "
+        "train --distributed ...): each rank trains on its part of every global batch; rank 0 prints and writes",
+    )
+    dist.add_argument("--dist-backend", choices=("gloo", "nccl"), default="gloo", help="default gloo (CPU)")
+    dist.add_argument(
+        "--dist-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds a rank waits for the others in a collective before it stops with an error (default 60)",
+    )
     p.set_defaults(func=run)
     _PARSER = p
 
@@ -257,16 +307,31 @@ def register(subparsers) -> None:
 # ============================================================ the command
 def run(args: argparse.Namespace) -> int:
     """``handgrad train``: outputs → data → network and optimizer → train → report and save."""
+    if getattr(args, "distributed", False):
+        return _run_distributed(args)
+    return _run(args)
+
+
+def _run(args: argparse.Namespace, dp=None) -> int:
+    """The command; ``dp``: the data-parallel group (:class:`DataParallel`) of a ``--distributed`` run."""
     state = None
     run_folder_path = None
+    if args.resume and args.checkpoint_every and not Path(args.resume).exists():
+        # The restart recipe: the first run of a command that names its own checkpoint.
+        args.checkpoint, args.resume = args.checkpoint or args.resume, None
     if args.resume:
         assert _PARSER is not None
         args, state, cli = restore(args, _PARSER)
         run_folder_path = cli.get("run_folder")
+    main = dp is None or dp.is_main
+    if not main:
+        _silence(args)
     cfg = Settings(args)
     default_run = not args.train and not args.dataset
 
     outputs = _plan_outputs(args, run_folder_path)
+    if _streams(args):
+        return _run_streamed(args, cfg, outputs, dp)
     data = _load_and_describe(args, cfg)
     plan, plot_notes = plan_plots(args, data.task, data.train.n_features, default_run, outputs.run)
     setup = _build(args, cfg, data, state)
@@ -277,14 +342,16 @@ def run(args: argparse.Namespace) -> int:
     config = _checkpoint_config(args, outputs)
     if not args.quiet:
         _describe_network(args, cfg, setup, state)
+    if dp is not None:
+        dp.ready(True)  # every rank prepared (one that failed has said ready(False): see _run_distributed)
 
     t0 = time.perf_counter()
     with graceful_stop() as stop:
-        checkpointer = Checkpointer(args.checkpoint_every, outputs.checkpoint_file, stop, config)
+        checkpointer = Checkpointer(args.checkpoint_every, outputs.checkpoint_file, stop, config, dp)
         try:
-            hist = _train(args, data, setup, callbacks, metric, checkpointer, state)
+            hist = _train(args, data, setup, callbacks, metric, checkpointer, state, dp)
         except Interrupted as exc:
-            return _interrupted(exc, cfg)
+            return _interrupted(exc, cfg) if main else (143 if exc.signum == signal.SIGTERM else 130)
     elapsed = time.perf_counter() - t0
 
     train_part, valid = _report_and_save(args, data, setup, hist, outputs)
@@ -579,7 +646,7 @@ def _is_stream(path) -> bool:
 
 
 # ---- train
-def _train(args, data: _Data, setup: _Setup, callbacks, metric: str | None, checkpointer: Checkpointer, state):
+def _train(args, data: _Data, setup: _Setup, callbacks, metric: str | None, checkpointer: Checkpointer, state, dp=None):
     """``fit`` the estimator on the training rows; the History, or :class:`Interrupted` from the checkpointer."""
     hooks = FitHooks(
         validation_data=setup.validation,
@@ -594,6 +661,7 @@ def _train(args, data: _Data, setup: _Setup, callbacks, metric: str | None, chec
         initial_weights=setup.initial_weights,
         progress=False if args.quiet else None,
         classes=None if data.task == "regression" else tuple(data.train.classes),
+        distributed=dp,
     )
     setup.estimator.fit(data.train, setup.y, hooks=hooks)
     return setup.estimator.history_
@@ -640,3 +708,177 @@ def _report_and_save(
         export_weights(args.export_weights, est.network_, args.force)
         say(f"final weights written to {args.export_weights}")
     return train_part, valid
+
+
+# ---- data-parallel (torchrun)
+def _run_distributed(args) -> int:
+    """``--distributed``: join the group torchrun describes, run the command, leave the group.
+
+    Rank 0 runs the command as usual; the other ranks train silently (:func:`_silence`: no
+    output on standard output, no files) and return the same exit code. A rank's error
+    (a usage error, a dead peer: :class:`DistributedError`) is its own one line on
+    standard error.
+    """
+    if args.dist_timeout is None or not args.dist_timeout > 0:
+        raise usage_error(f"--dist-timeout must be a positive number of seconds, got {args.dist_timeout}")
+    dp = DataParallel.from_environment(backend=args.dist_backend, timeout=args.dist_timeout)
+    try:
+        if dp.is_main:
+            code = _run(args, dp)
+        else:
+            with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+                code = _run(args, dp)
+    except HandgradError as exc:
+        if not dp.was_ready:
+            with contextlib.suppress(HandgradError):
+                dp.ready(False)  # failed while preparing: the other ranks stop now instead of at the timeout
+            raise
+        # NOTE: after a failed collective the group's teardown at exit could wait for the dead
+        # rank (or abort): say the error and leave at once.
+        print(f"handgrad: error: {' '.join(str(exc).split())}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(2)
+    except BaseException:
+        if not dp.was_ready:
+            with contextlib.suppress(HandgradError):
+                dp.ready(False)
+        raise
+    dp.close()  # NOTE: only after a run every rank finished; after a failed collective it could wait
+    return code
+
+
+def _silence(args) -> None:
+    """A rank other than 0: nothing printed but errors, no file written (rank 0 writes them all)."""
+    args.quiet = True
+    args.no_save, args.model, args.export_weights = True, None, None
+    args.plot = None
+    for name in ("plot_loss", "plot_pred", "plot_fit", "plot_gif", "plot_boundary", "plot_activations"):
+        setattr(args, name, None)
+
+
+# ---- data larger than memory (--stream)
+def _available_memory() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (Linux), else None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _streams(args) -> bool:
+    """Whether ``--train`` is streamed: ``--stream``, a .parquet file, or a file too large to load comfortably."""
+    if not args.train or args.stream is False:
+        return False
+    if args.stream or str(args.train).endswith(".parquet"):
+        return True
+    available = _available_memory()
+    try:
+        size = Path(args.train).stat().st_size
+    except OSError:
+        return False  # a pipe or a missing file: the loader says what is wrong
+    if available is not None and size > available / 4:
+        say(f"{args.train}: {size / 2**30:.1f} GiB, more than a quarter of the available memory: streaming it "
+            "(--no-stream to load it)", quiet=args.quiet)  # fmt: skip
+        return True
+    return False
+
+
+def _run_streamed(args, cfg: Settings, outputs: _Outputs, dp=None) -> int:
+    """``handgrad train --stream``: ``fit`` on the file's chunks (one pass into a cache, then chunk by chunk).
+
+    Data-parallel (``dp``): every rank converts the file into its own cache (``--cache`` gets the
+    rank in its name) and computes on its part of every global batch.
+    """
+    given = [flag for flag, on in (
+        ("--seed-compatible", args.seed_compatible), ("--val-fraction", cfg.split_train),
+        ("--resume", args.resume), ("--checkpoint-every", args.checkpoint_every),
+        ("--init-weights", args.init_weights), ("--gradient expanded", args.gradient != "backprop"),
+        ("--plot", args.plot is not None or any(getattr(args, n) for n in ("plot_loss", "plot_pred", "plot_fit",
+                                                                           "plot_gif", "plot_boundary"))),
+    ) if on]  # fmt: skip
+    if given:
+        raise usage_error(f"a streamed --train file does not go with {', '.join(given)}")
+    if args.chunk_rows < 1:
+        raise usage_error(f"--chunk-rows must be an integer >= 1, got {args.chunk_rows}")
+    target = args.target if args.target is not None else -1
+    if str(args.train).endswith(".parquet"):
+        head = None
+        if args.drop or args.categorical or args.missing or args.task:
+            raise usage_error("--drop, --categorical, --missing and --task apply to CSV files, not to Parquet")
+    else:
+        with reading(args.train):
+            head = csv_head(args.train, target, drop=args.drop, categorical=args.categorical,
+                            task=args.task if args.task in ("regression", "binary", "multiclass") else None,
+                            missing=args.missing or "error", delimiter=args.delimiter)  # fmt: skip
+    valid = test = None
+    schema = None if head is None else head.schema
+    if args.valid:
+        with reading(args.valid):
+            valid = load_csv(args.valid, schema=schema, require_target=True, delimiter=args.delimiter,
+                             **({} if schema else {"target": target}))  # fmt: skip
+    if args.test:
+        with reading(args.test):
+            test = load_csv(args.test, schema=schema or valid.schema if valid else schema, require_target=True,
+                            delimiter=args.delimiter, **({} if (schema or valid) else {"target": target}))  # fmt: skip
+    first = head if head is not None else (valid or test)
+    if first is None:
+        raise usage_error("a streamed .parquet --train needs --valid or --test (a CSV file with the same columns)")
+    if not args.quiet:
+        say(f"streaming {args.train}: one pass into a binary cache, then {args.chunk_rows} rows at a time")
+        if head is not None:
+            say(head.schema.summary())
+    task = first.task or "regression"
+    data = _Data(first, valid, test, Path(args.train).stem, task)
+    setup = _build(args, cfg, data, None)
+    metric = "r2" if task == "regression" else "accuracy"
+    callbacks, _ = _callbacks(cfg, data, setup, {}, metric)
+    if not args.quiet:
+        _describe_network(args, cfg, setup, None)
+    hooks = FitHooks(
+        # as arrays: the estimator learns the schema of a stream of chunks only when it is given below
+        validation_data=None if valid is None else (valid.X, _targets(valid, task)),
+        callbacks=tuple(callbacks),
+        metric=metric,
+        progress=False if args.quiet else None,
+        stream_cache=args.cache
+        if dp is None or not args.cache
+        else Path(args.cache).with_suffix(f".rank{dp.rank}.npy"),
+        stream_chunk_rows=args.chunk_rows,
+        distributed=dp,
+        classes=None if task == "regression" else tuple(first.classes),
+    )
+    if dp is not None:
+        dp.ready(True)
+    t0 = time.perf_counter()
+    est = setup.estimator
+    with reading(args.train):
+        if head is None:  # Parquet: the estimator reads it (numeric columns)
+            est.fit(args.train, args.target, hooks=hooks)
+        else:  # CSV: the chunks of the schema inferred from the head, with this command's delimiter
+            chunks = csv_chunks(args.train, head.schema, args.chunk_rows, delimiter=args.delimiter)
+            if task != "regression":  # the Schema's class indices as labels
+                labels = np.asarray(head.schema.classes)
+                chunks = ((X, labels[y]) for X, y in chunks)
+            est.fit(chunks, hooks=hooks)
+            est.schema_ = head.schema  # (what fit on the path stores: handgrad predict reads files with it)
+            est.feature_names_in_ = np.asarray(head.schema.column_names, dtype=object)
+    elapsed = time.perf_counter() - t0
+    hist = setup.estimator.history_
+    if hist.stop_reason == "early_stopping":
+        say(f"early stopping after epoch {len(hist)}: best epoch {hist.best_epoch} restored", quiet=args.quiet)
+    parts = [(name, ds) for name, ds in (("valid", valid), ("test", test)) if ds is not None]
+    if parts:
+        print_metrics(setup.estimator, parts, args.quiet)
+    else:
+        say("final metrics: none (the training rows were streamed; give --valid or --test to score the model)")
+    if outputs.model_path is not None:
+        if not args.model:
+            outputs.run.get()
+        save_estimator(setup.estimator, outputs.model_path, force=args.force)
+        say(f"model saved to {outputs.model_path}")
+    print(f"Elapsed time is {elapsed:.6f} seconds.")
+    return 0

@@ -74,6 +74,8 @@ class DataParallel:
                 "DataParallel.from_environment(), or call torch.distributed.init_process_group first"
             )
         self.group = group
+        #: Whether :meth:`ready` was called (the ranks met once after preparing).
+        self.was_ready = False
         self.rank = self._dist.get_rank(group)
         self.world_size = self._dist.get_world_size(group)
 
@@ -133,6 +135,27 @@ class DataParallel:
         """Leave the process group (NOTE: a process that exits without it may abort in gloo's teardown)."""
         if self._dist.is_initialized():
             self._dist.destroy_process_group()
+
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` is true on any rank (one collective; e.g. a stop request that reached one rank)."""
+        buf = np.array([1.0 if flag else 0.0])
+        try:
+            self._dist.all_reduce(self._torch.from_numpy(buf), op=self._dist.ReduceOp.MAX, group=self.group)
+        except Exception as exc:
+            raise DistributedError(f"rank {self.rank}: a collective failed ({exc}); another rank probably "
+                                   "stopped — see its output") from None  # fmt: skip
+        return bool(buf[0])
+
+    def ready(self, ok: bool = True) -> None:
+        """Wait until every rank is ready; :class:`DistributedError` on a ready rank when another is not.
+
+        A rank that failed while preparing (a file that exists, a bad flag) calls ``ready(False)``
+        before it reports its own error, so that the others stop at once instead of waiting
+        for it in the first collective until the timeout.
+        """
+        self.was_ready = True
+        if self.any(not ok) and ok:
+            raise DistributedError(f"rank {self.rank}: another rank stopped before training (its own error says why)")
 
     def same_on_every_rank(self, value: float) -> bool:
         """Whether ``value`` is the same on every rank (a check that the ranks run the same call)."""

@@ -73,6 +73,7 @@ import numpy as np
 
 from .. import backend
 from .._validation import check_sample_weight, check_X, check_Y
+from ..data.cache import RowCache
 from ..errors import ConfigError, DivergenceError, ShapeError
 from ..losses import Loss, get_loss
 from ..metrics import accuracy_score, mean_absolute_error, mean_squared_error, r2_score
@@ -86,7 +87,7 @@ from .optimizers import Optimizer, get_optimizer
 from .schedules import get_schedule
 from .split import validation_split as _split_validation
 from .state import TrainState
-from .step import Step, compiled_engine_applies
+from .step import ChunkedStep, Step, compiled_engine_applies
 
 MODES = ("standard", "seed")
 
@@ -224,7 +225,12 @@ def train(
     ----------
     network : Network
         Updated in place.
-    X : array-like of shape (n_samples, n_features)
+    X : array-like of shape (n_samples, n_features), or RowCache
+        A :class:`~handgrad.data.cache.RowCache` (rows on disk, with their targets) is
+        trained on chunk by chunk (:class:`~handgrad.training.step.ChunkedStep`); then
+        ``Y`` is None, and there is no ``sample_weight``, ``validation_fraction`` or seed
+        mode, and the training metric is not computed (the validation one is). With
+        ``distributed`` every rank reads every chunk and computes on its part of each batch.
     Y : array-like of shape (n_samples, n_outputs) or (n_samples,)
         Targets (one-hot rows for ``softmax_crossentropy``).
     loss : str or Loss, default "mse"
@@ -351,8 +357,15 @@ def train(
     seed_mode = mode == "seed"
     loss_fn = get_loss(loss)
     metric_fn = _get_metric(metric)
-    bk = backend.select(device, like=X)
-    X, Y, sample_weight, validation_data = _to_host(X, Y, sample_weight, validation_data)
+    streamed = isinstance(X, RowCache)  # rows on disk (handgrad.data.stream): trained chunk by chunk, on NumPy
+    if streamed:
+        _check_streamed(Y, sample_weight, validation_fraction, distributed, mode, gradient)
+        if device is not None and str(device) != "cpu":
+            raise ConfigError("rows streamed from disk train on the CPU (NumPy); drop device=")
+        bk = backend.NUMPY
+    else:
+        bk = backend.select(device, like=X)
+        X, Y, sample_weight, validation_data = _to_host(X, Y, sample_weight, validation_data)
     rng = np.random.default_rng(random_state)
     data = _prepare_data(
         network, loss_fn, X, Y, sample_weight, validation_data, validation_fraction, stratify, resume, rng
@@ -400,23 +413,27 @@ def train(
     if trained is not network:
         opt.to_backend(trained.theta, bk)
     reorder = (seed_mode and P is not None) or (not seed_mode and shuffle)
-    estimate = _numpy_seconds(network, data.n, batch_size, epochs - start)
-    engine = _choose_engine(engine, trained is network, network, loss_fn, opt, gradient, distributed, estimate)
-    step = Step(
-        trained,
-        loss_fn,
-        opt,
-        data.X,
-        data.Y,
-        data.w,
-        batch_size,
-        seed_denominator=batch_size if seed_mode else None,
-        gradient=gradient,
-        reorder=reorder,
-        data_parallel=distributed,
-        engine=engine,
-    )
-    data.X = step.rows  # the step's own rows: a converted copy of the input need not stay alive
+    if streamed:  # rows on disk: chunk by chunk into buffers allocated once (no copy of the whole data)
+        step = ChunkedStep(network, loss_fn, opt, data.X, batch_size, data.X.chunk_rows, data_parallel=distributed)
+        step.shuffle(rng if shuffle else None)
+    else:
+        estimate = _numpy_seconds(network, data.n, batch_size, epochs - start)
+        engine = _choose_engine(engine, trained is network, network, loss_fn, opt, gradient, distributed, estimate)
+        step = Step(
+            trained,
+            loss_fn,
+            opt,
+            data.X,
+            data.Y,
+            data.w,
+            batch_size,
+            seed_denominator=batch_size if seed_mode else None,
+            gradient=gradient,
+            reorder=reorder,
+            data_parallel=distributed,
+            engine=engine,
+        )
+        data.X = step.rows  # the step's own rows: a converted copy of the input need not stay alive
     params = network.parameters()
     last_good = network.theta.copy()
     # The epoch's training loss: the batches' J weighted by their rows (or their weights).
@@ -457,7 +474,7 @@ def train(
             # This epoch's row order: the seed's (composed permutations), a fresh shuffle, or file order.
             if seed_mode:
                 step.set_order(order if P is not None else None)
-            elif shuffle:
+            elif shuffle and not streamed:
                 step.set_order(rng.permutation(data.n))
             in_sync = trained is network
             result = step.run_epoch()
@@ -555,7 +572,7 @@ def _check_same_call(dp, network, data, batch_size, epochs) -> None:
         "batch_size": batch_size,
         "epochs": epochs,
         "parameters": network.layout.size,
-        "data checksum": float(np.sum(data.X[:: max(1, data.n // 97)], dtype=np.float64)),
+        "data checksum": _checksum(data.X),
     }
     differ = [name for name, value in what.items() if not dp.same_on_every_rank(float(value))]
     if differ:
@@ -563,6 +580,15 @@ def _check_same_call(dp, network, data, batch_size, epochs) -> None:
             f"rank {dp.rank}: the ranks were given different {', '.join(differ)}; every rank must make the "
             "same train() call on the same data (the command line has every rank read the same files)"
         )
+
+
+def _checksum(X) -> float:
+    """A sum over ~100 rows of ``X`` (an array or a RowCache): ranks given other data differ in it."""
+    step = max(1, X.shape[0] // 97)
+    if isinstance(X, RowCache):
+        raw = np.empty((1, X.n_columns))
+        return float(sum(X.read(i, i + 1, raw)[0, : X.n_features].sum() for i in range(0, X.shape[0], step)))
+    return float(np.sum(X[::step], dtype=np.float64))
 
 
 def _check_settings(
@@ -633,14 +659,39 @@ class _Data:
         return self.X.shape[0]
 
 
+def _check_streamed(Y, sample_weight, validation_fraction, distributed, mode, gradient) -> None:
+    """What training on a RowCache does not take (it holds its targets; its rows are read in chunks)."""
+    given = [
+        name
+        for name, bad in (
+            ("Y (the cache holds the targets: pass None)", Y is not None),
+            ("sample_weight", sample_weight is not None),
+            ("validation_fraction (pass validation_data)", validation_fraction > 0),
+            ('mode="seed"', mode != "standard"),
+            ('gradient="expanded"', gradient != "backprop"),
+        )
+        if bad
+    ]
+    if given:
+        raise ConfigError(f"training on rows on disk (a RowCache) does not take {', '.join(given)}")
+
+
 def _prepare_data(
     network, loss_fn, X, Y, sample_weight, validation_data, validation_fraction, stratify, resume, rng
 ) -> _Data:
     dtype = network.dtype
-    X = check_X(X, network.n_inputs, dtype)
-    Y = check_Y(Y, X.shape[0], network.n_outputs, dtype)
+    if isinstance(X, RowCache):
+        if X.shape[1] != network.n_inputs or X.n_outputs != network.n_outputs:
+            raise ShapeError(
+                f"the cache holds {X.shape[1]} features and {X.n_outputs} outputs; the network takes "
+                f"{network.n_inputs} and gives {network.n_outputs}"
+            )
+        Y = w = None
+    else:
+        X = check_X(X, network.n_inputs, dtype)
+        Y = check_Y(Y, X.shape[0], network.n_outputs, dtype)
+        w = check_sample_weight(sample_weight, X.shape[0], dtype)
     loss_fn.check_outputs(network.n_outputs)
-    w = check_sample_weight(sample_weight, X.shape[0], dtype)
     split: dict[str, np.ndarray] = {}
     Xv = Yv = wv = None
     if validation_data is not None:
@@ -660,6 +711,8 @@ def _prepare_data(
         wv = None if w is None else w[val_idx]
         X, Y = X[train_idx], Y[train_idx]
         w = None if w is None else w[train_idx]
+    if Y is None:  # a RowCache: the rows stay on disk
+        return _Data(X, None, None, Xv, Yv, wv, split)
     return _Data(np.ascontiguousarray(X), np.ascontiguousarray(Y), w, Xv, Yv, wv, split)
 
 
@@ -709,7 +762,8 @@ def _epoch_logs(epoch, result, weight_sum, lr, network, loss_fn, metric_fn, data
         val_out = network.predict_columns(data.Xv.T)
         logs["val_loss"] = loss_fn.value(val_out, data.Yv.T, data.wv)
     if metric_fn is not None:
-        logs["metric"] = float(metric_fn(data.Y, loss_fn.output(network.predict_columns(data.X.T)).T))
+        if data.Y is not None:  # (rows on disk: the validation metric only)
+            logs["metric"] = float(metric_fn(data.Y, loss_fn.output(network.predict_columns(data.X.T)).T))
         if val_out is not None:
             logs["val_metric"] = float(metric_fn(data.Yv, loss_fn.output(val_out).T))
     return logs

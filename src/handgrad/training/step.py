@@ -456,3 +456,123 @@ class Step:
 def compiled_engine_applies(network, loss, optimizer, *, gradient="backprop", sample_weight=None) -> bool:
     """Whether the compiled epoch can run this training (Numba installed, every piece named)."""
     return gradient == "backprop" and _compiled.available() and _compiled.applies(network, loss, optimizer)
+
+
+class ChunkedStep(Step):
+    """:class:`Step` over rows that are not in memory: a :class:`~handgrad.data.stream.RowCache` read chunk by chunk.
+
+    The in-memory :class:`Step` keeps the data once with a column of ones (``X_aug``, a
+    copy of ``X``): for rows on disk that copy is exactly what must not be made. Here the
+    rows come ``chunk_rows`` at a time into buffers allocated once — ``[x | 1]`` standardised
+    (the ones column written once), ``y`` — and each chunk's mini-batches are views of them,
+    run by the same loop as :meth:`Step.run_epoch`. Memory: a few chunks, whatever the file.
+
+    ``chunk_rows`` is rounded up to a multiple of ``batch_size`` so that a mini-batch never
+    straddles two chunks: without shuffling the batches are those of in-memory training,
+    and so are the numbers (tested to the bit). With shuffling (:meth:`shuffle`) each
+    epoch visits the chunks in a random order and the rows of each chunk in a random
+    order (see :mod:`handgrad.data.stream` for what that does to the batches).
+
+    Parameters
+    ----------
+    network, loss, optimizer
+        As for :class:`Step`.
+    cache : RowCache
+        ``n_rows`` rows of ``n_0`` features and ``n_L`` outputs, read standardised.
+    batch_size : int
+    chunk_rows : int
+    grad_hook : callable(ndarray) or None
+    data_parallel : DataParallel or None
+        Every rank reads the same chunks in the same order and computes on its part of
+        each global batch (:meth:`Step._run_epoch_data_parallel`).
+    """
+
+    def __init__(
+        self, network, loss, optimizer, cache, batch_size: int, chunk_rows: int, *, grad_hook=None, data_parallel=None
+    ):
+        self.net = network
+        self.loss = loss
+        self.opt = optimizer
+        self.denominator = None
+        self.expanded = False
+        self.grad_hook = grad_hook
+        self.dp = data_parallel
+        self.cache = cache
+        # What Step.run_epoch reads beside the batches: the NumPy engine, the data in memory (chunks).
+        self.bk = NUMPY
+        self.uploads = None
+        self.gather_from_X = False
+        self.kernel = None
+        self.wb_host = None
+        self.bounds: list[tuple[int, int]] = []
+        dtype = network.dtype
+        n = cache.n_rows
+        self.batch_size = batch_size
+        self.chunk_rows = min(-(-max(chunk_rows, 1) // batch_size) * batch_size, -(-n // batch_size) * batch_size)
+        c = self.chunk_rows
+        self._raw = np.empty((c, cache.n_columns))  # the file's rows, float64
+        self.X_aug = np.empty((c, cache.n_features + 1), dtype)  # [x | 1], standardised
+        self.X_aug[:, -1] = 1.0
+        self.Y = np.empty((c, cache.n_outputs), dtype)
+        self._Xs = np.empty_like(self.X_aug)  # the chunk's rows shuffled
+        self._Ys = np.empty_like(self.Y)
+        self._rng = None
+        self._views: dict[tuple[int, bool], list] = {}
+        self.w = self.wb = None
+        self.workspaces = Workspaces(network.layer_sizes, network.activations, dtype)
+        size = network.layout.size
+        self._grad_ext = np.zeros(size + (data_parallel is not None), dtype)
+        self.grad = self._grad_ext[:size]
+        self.G = network.layout.blocks(self.grad)
+        self.fold_lr = optimizer.folds_lr and grad_hook is None and data_parallel is None
+
+    def shuffle(self, rng: np.random.Generator | None) -> None:
+        """Shuffle the next epoch with ``rng`` (chunk order, then rows within each chunk); None: file order."""
+        self._rng = rng
+
+    def set_order(self, rows) -> None:
+        raise ConfigError("rows on disk are shuffled chunk by chunk (ChunkedStep.shuffle), not by a permutation")
+
+    def _batches(self, m: int, shuffled: bool) -> list:
+        """The mini-batches of a chunk of ``m`` rows: views of the (shuffled) chunk buffers, made once per size."""
+        key = (m, shuffled)
+        if key not in self._views:
+            Xb, Yb = (self._Xs, self._Ys) if shuffled else (self.X_aug, self.Y)
+            views, bounds = [], []
+            for i in range(0, m, self.batch_size):
+                j = min(i + self.batch_size, m)
+                s, e = (0, j - i) if self.dp is None else self.dp.part(j - i)  # this rank's part of the batch
+                views.append((Xb[i + s : i + e].T, Yb[i + s : i + e].T, None, e - s))
+                bounds.append((i, j))
+            self._views[key] = (views, bounds)
+        return self._views[key]
+
+    def run_epoch(self) -> EpochResult:
+        """One pass over the chunks: read, standardise, (shuffle), then :meth:`Step.run_epoch` on its batches."""
+        n, c = self.cache.n_rows, self.chunk_rows
+        starts = np.arange(0, n, c)
+        rng = self._rng
+        if rng is not None:
+            starts = starts[rng.permutation(starts.size)]
+        total = EpochResult(0.0, math.nan)
+        batches_before = 0
+        for start in starts:
+            start = int(start)
+            m = min(start + c, n) - start
+            X, Y = self.X_aug[:m], self.Y[:m]
+            self.cache.read_scaled(start, start + m, self._raw, X[:, :-1], Y)
+            if rng is not None:
+                rows = rng.permutation(m)
+                np.take(X, rows, axis=0, out=self._Xs[:m], mode="clip")
+                np.take(Y, rows, axis=0, out=self._Ys[:m], mode="clip")
+            self.batches, self.bounds = self._batches(m, rng is not None)
+            r = Step.run_epoch(self)
+            total.loss_sum += r.loss_sum
+            total.steps += r.steps
+            total.last_sq_norm = r.last_sq_norm
+            if r.bad_batch is not None:
+                total.bad_batch, total.bad_loss = batches_before + r.bad_batch, r.bad_loss
+                total.last_sq_norm = math.nan
+                return total
+            batches_before += len(self.batches)
+        return total
