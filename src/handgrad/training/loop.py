@@ -533,9 +533,9 @@ def train(
 ENGINES = ("auto", "numpy", "compiled")
 
 
-#: "auto" takes the compiled epoch for a training the NumPy engine would take this long for (or once
-#: Numba is loaded): loading Numba and the cached kernel costs ~0.5 s of a process, which a short
-#: training (the built-in sine set: 0.2 s) would not win back.
+#: "auto" takes the compiled epoch for a training the NumPy engine would take this long for: loading
+#: Numba and the cached kernel costs ~0.5 s of a process, which a short training (the built-in sine
+#: set: 0.2 s) would not win back.
 AUTO_COMPILED_SECONDS = 2.0
 
 
@@ -559,7 +559,9 @@ def _choose_engine(engine, on_numpy, network, loss_fn, opt, gradient, distribute
             'engine="compiled" runs backpropagation on the CPU in one process with the named activations, '
             'losses and optimizers; use engine="numpy" (or "auto") for this training'
         )
-    if fits and (engine == "compiled" or _compiled._compiled is not None or estimated_seconds >= AUTO_COMPILED_SECONDS):
+    # NOTE: the choice depends on the call only (never on whether Numba happens to be loaded): the
+    # same call gives the same numbers in any process.
+    if fits and (engine == "compiled" or estimated_seconds >= AUTO_COMPILED_SECONDS):
         _compiled.load()  # compiled (or loaded from Numba's cache) before BLAS's threads are limited
         return "compiled"
     return "numpy"
