@@ -202,6 +202,10 @@ def test_cli_fetch_then_train_on_a_fresh_machine(data_dir, fresh_machine, serve,
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
     assert str(fresh_machine / "seed-data") in out
+    # `datasets path` prints a file's path, fetching its set first: the seed's experiment can name its files.
+    assert main(["datasets", "path", "house", "test"]) == 0
+    assert capsys.readouterr().out.strip() == str(fresh_machine / "seed-data" / "house" / "test_house.csv")
+    assert (fresh_machine / "seed-data" / "house" / "train_house.csv").is_file()
     model = tmp_path / "ins.npz"
     assert main(["train", "--dataset", "insurance", "--epochs", "2", "--hidden", "8", "--quiet", "-o", str(model)]) == 0
     assert model.is_file()

@@ -12,7 +12,14 @@ import importlib.util
 import os
 
 from ..data import list_datasets, seed_data_dir
-from ..data.datasets import SEED_FILES, fetch_seed_dataset, list_seed_datasets, seed_base_url, seed_cache_dir
+from ..data.datasets import (
+    SEED_FILES,
+    fetch_seed_dataset,
+    list_seed_datasets,
+    seed_base_url,
+    seed_cache_dir,
+    seed_file,
+)
 
 #: Built-in sets that come from scikit-learn.
 NEEDS_SKLEARN = {"diabetes", "digits"}
@@ -21,6 +28,7 @@ EXAMPLES = """examples:
   handgrad datasets
   handgrad datasets fetch house             download the seed's house files (verified) into the cache
   handgrad datasets fetch all
+  handgrad datasets path house test         the path of test_house.csv (fetched on first use)
   handgrad train --dataset spiral --plot
   handgrad train --dataset house            the seed's train_house.csv (fetched on first use)
 
@@ -56,6 +64,18 @@ def register(subparsers) -> None:
     )
     f.add_argument("--force", action="store_true", help="download again even if the files are cached")
     f.set_defaults(func=run_fetch)
+    w = actions.add_parser(
+        "path",
+        help="print the path of one of the seed's files (fetched into the cache on first use)",
+        description="Print the path of one of the seed's CSV files: in $HANDGRAD_DATA, ../shared/data next to the "
+        "repository, or the download cache (fetched, verified, on first use). For scripts: "
+        'handgrad train --train "$(handgrad datasets path house train)" ...',
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    w.add_argument("name", metavar="NAME", choices=list(SEED_FILES), help="house, insurance or smoke")
+    w.add_argument("part", metavar="PART", nargs="?", default="train", help="train (default), valid or test")
+    w.set_defaults(func=run_path)
 
 
 def run_fetch(args: argparse.Namespace) -> int:
@@ -67,6 +87,11 @@ def run_fetch(args: argparse.Namespace) -> int:
         print(
             f"note: HANDGRAD_DATA={os.environ['HANDGRAD_DATA']} is set and wins over the cache; unset it to use these"
         )
+    return 0
+
+
+def run_path(args: argparse.Namespace) -> int:
+    print(seed_file(args.name, args.part, download=True))
     return 0
 
 
