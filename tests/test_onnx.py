@@ -264,3 +264,15 @@ def test_cli_export_of_an_estimator_file(tmp_path, data):
     est.save(tmp_path / "e.npz")
     assert main(["export", str(tmp_path / "e.npz"), "-o", str(tmp_path / "e.onnx")]) == 0
     close_in_float32(run(tmp_path / "e.onnx", X)["predictions"], est.predict(X))
+
+
+def test_export_help_and_a_missing_model(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "handgrad export model.npz -o model.onnx" in out
+    assert main(["export", str(tmp_path / "absent.npz"), "-o", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("handgrad: error: ") and "absent.npz" in err
+    assert not (tmp_path / "m.onnx").exists()
