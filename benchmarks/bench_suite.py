@@ -568,7 +568,7 @@ def render(records, datasets, args, seconds) -> str:
     lines += [
         "### The data sets",
         "",
-        "| data set | task | rows × features (training) | source | note |",
+        "| data set | task | rows × features (cross-validated: all rows; fixed split: training rows) | source | note |",
         "|---|---|---|---|---|",
     ]
     for d in datasets:
