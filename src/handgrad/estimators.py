@@ -1101,6 +1101,16 @@ class _BaseMLP:
         arrays, meta = self.to_arrays_and_metadata()
         save_model(path, self.network_, arrays=arrays, metadata=meta, force=force)
 
+    def to_onnx(self, path=None):
+        """The fitted estimator as an ONNX model (``onnx.ModelProto``), written to ``path`` if given.
+
+        Input ``X`` float32 (n_samples, n_features); the input scaling, every layer and the
+        output transform are in the graph (:mod:`handgrad.onnx`). Needs ``pip install "handgrad[onnx]"``.
+        """
+        from .onnx import estimator_to_onnx
+
+        return estimator_to_onnx(self, path)
+
 
 def load(path) -> MLPRegressor | MLPClassifier:
     """Read an estimator written by :meth:`MLPRegressor.save` / :meth:`MLPClassifier.save` or by ``handgrad train``.

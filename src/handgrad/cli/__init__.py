@@ -26,7 +26,7 @@ from ..errors import HandgradError
 
 #: Sub-command modules, in the order ``handgrad --help`` lists them. A module
 #: that is not there yet is skipped, so the CLI grows one command at a time.
-COMMANDS = ("train", "predict", "evaluate", "datasets", "gradcheck", "derive", "bench")
+COMMANDS = ("train", "predict", "evaluate", "export", "datasets", "gradcheck", "derive", "bench")
 
 EPILOG = """examples:
   handgrad                                train on a built-in data set (same as: handgrad train)
