@@ -375,12 +375,16 @@ def lib_blocked_statistics(folder: Path) -> str:
     for n, d in ((2_000_000, 3), (700_000, 13), (1000, 37)):
         for order in "CF":
             X = np.asarray(rng.standard_normal((n, d)) * 1e300 + 3e300, order=order)
-            m = np.max(np.abs(X), axis=0)
-            Xs = X / m
+            # the formula on the columns as contiguous arrays (the statistics do not depend on X's order)
+            Xf = np.asfortranarray(X)
+            m = np.max(np.abs(Xf), axis=0)
+            Xs = Xf / m
             mean = Xs.mean(axis=0)
             std = np.sqrt(((Xs - mean) ** 2).mean(axis=0))
             got = weighted_mean_std(X)
             assert np.array_equal(got[0], mean * m) and np.array_equal(got[1], std * m), (n, d, order)
+            other = weighted_mean_std(np.ascontiguousarray(X) if order == "F" else Xf)
+            assert np.array_equal(got[0], other[0]) and np.array_equal(got[1], other[1]), (n, d, order)
     return "identical"
 
 

@@ -13,10 +13,10 @@ import pytest
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+import handgrad  # noqa: E402
 from handgrad import Network  # noqa: E402
 from handgrad.activations import ACTIVATIONS  # noqa: E402
 from handgrad.cli import main  # noqa: E402
-import handgrad  # noqa: E402
 from handgrad.errors import ConfigError  # noqa: E402
 from handgrad.estimators import MLPClassifier, MLPRegressor  # noqa: E402
 from handgrad.onnx import SUPPORTED_ACTIVATIONS, build_onnx, model_file_to_onnx  # noqa: E402

@@ -85,15 +85,15 @@ def weighted_mean_std(X: np.ndarray, sample_weight: np.ndarray | None = None) ->
     run in the same order as over the whole array, so the figures are the same.
     """
     X = np.asarray(X)
-    step = max(2, _BLOCK // max(X.shape[0], 1))
+    # NOTE: every block is made column-major before its sums: NumPy sums a contiguous column
+    # pairwise but the rows of a C-ordered array one after another, so the last bits of the mean
+    # would depend on the memory order of X (a CSV file's columns vs a DataFrame's rows), and with
+    # them every weight trained from it (the command line and fit must give the same model).
+    step = max(1, _BLOCK // max(X.shape[0], 1))
     if sample_weight is not None or X.ndim != 2 or X.shape[1] <= step:
-        return _mean_std(X, sample_weight)
+        return _mean_std(np.asfortranarray(X), sample_weight)
     starts = list(range(0, X.shape[1], step))
-    if X.shape[1] - starts[-1] == 1:
-        # NOTE: never a block of one column: alone, a column of a C-ordered X is contiguous and
-        # NumPy would sum it pairwise, not row after row as in the whole array (the last bit differs).
-        starts.pop()
-    parts = [_mean_std(X[:, j:k], None) for j, k in zip(starts, [*starts[1:], X.shape[1]])]
+    parts = [_mean_std(np.asfortranarray(X[:, j:k]), None) for j, k in zip(starts, [*starts[1:], X.shape[1]])]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 

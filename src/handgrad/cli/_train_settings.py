@@ -53,7 +53,7 @@ class Settings:
         if self.momentum is not None and self.optimizer in ("adam", "adamw"):
             raise usage_error(f"--momentum applies to sgd, momentum and nesterov, not to --optimizer {self.optimizer}")
         self.epochs = args.epochs if args.epochs is not None else (SEED_EPOCHS if seed else DEFAULTS.max_iter)
-        #: an int, or "auto" (the estimators' rule: min(200, n_samples))
+        #: an int, or "auto" (the estimators' rule: n_samples / 10 rows, between 32 and 200)
         self.batch_size = args.batch_size or (SEED_BATCH if seed else DEFAULTS.batch_size)
         if args.early_stopping and seed:
             raise usage_error("--seed-compatible runs every epoch as the seed does; drop --early-stopping")
