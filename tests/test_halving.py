@@ -67,3 +67,26 @@ def test_bad_settings_are_refused(kw):
     X, y = _regression(50)
     with pytest.raises(ConfigError):
         successive_halving(MLPRegressor(max_iter=2), X, y, **kw)
+
+
+def test_cli_search_keeps_the_winner_and_prints_every_rung(tmp_path, capsys):
+    import handgrad
+    from handgrad.cli import main
+
+    model = tmp_path / "m.npz"
+    code = main(["train", "--dataset", "friedman1", "--search", "4", "--epochs", "9", "--seed", "1", "-o", str(model)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "search: rung 0, 4 candidate(s), 1 epochs each" in out
+    kept = [line for line in out.splitlines() if line.startswith("search: kept #")]
+    assert len(kept) == 1
+    est = handgrad.load(model)
+    assert f"hidden {tuple(est.hidden_layer_sizes)}" in kept[0]
+    assert est.n_iter_ == 9  # the winner trained to the whole budget
+
+
+def test_cli_search_refuses_zero_candidates(tmp_path, capsys):
+    from handgrad.cli import main
+
+    assert main(["train", "--dataset", "friedman1", "--search", "0", "--no-save"]) == 2
+    assert "--search must be an integer >= 1" in capsys.readouterr().err

@@ -144,12 +144,17 @@ def successive_halving(
     space = SPACE if space is None else space
     max_epochs = check("max_epochs", max_epochs if max_epochs is not None else estimator.max_iter, Integer(low=1))
     rng = as_generator(random_state)
-    X = X if hasattr(X, "iloc") else np.asarray(X)
+    X = X if hasattr(X, "iloc") or hasattr(X, "subset") else np.asarray(X)
     y_arr = np.asarray(y)
     n = len(y_arr)
     is_classifier = hasattr(estimator, "predict_proba")
     train_idx, val_idx = validation_split(n, validation_fraction, y_arr if is_classifier else None, rng)
-    take = (lambda A, idx: A.iloc[idx]) if hasattr(X, "iloc") else (lambda A, idx: A[idx])
+    if hasattr(X, "subset"):  # a Dataset (the command line's, already encoded)
+        take = lambda A, idx: A.subset(idx)  # noqa: E731
+    elif hasattr(X, "iloc"):  # a DataFrame
+        take = lambda A, idx: A.iloc[idx]  # noqa: E731
+    else:
+        take = lambda A, idx: A[idx]  # noqa: E731
     X_tr, X_val, y_tr, y_val = take(X, train_idx), take(X, val_idx), y_arr[train_idx], y_arr[val_idx]
     w_tr = None if sample_weight is None else np.asarray(sample_weight)[train_idx]
 
@@ -168,6 +173,8 @@ def successive_halving(
     table: list[dict] = []
     alive = candidates
     for rung, budget in enumerate(budgets):
+        if len(alive) == 1:
+            budget = budgets[-1]  # the last one standing trains to the whole budget at once
         rows = []
         for cand in alive:
             extra = budget - cand["epochs"]
@@ -184,7 +191,7 @@ def successive_halving(
         if on_rung is not None:
             on_rung(rows)
         alive = sorted(alive, key=lambda c: c["val_loss"])
-        if len(alive) == 1 or rung == len(budgets) - 1:
+        if alive[0]["epochs"] >= budgets[-1] or rung == len(budgets) - 1:
             break
         alive = alive[: max(1, len(alive) // factor)]
     best = min(alive, key=lambda c: c["val_loss"])

@@ -49,7 +49,9 @@ from ..estimators import DEFAULTS, FitHooks, MLPClassifier, MLPRegressor
 from ..init import INITS, default_init
 from ..losses import LOSSES, check_task, default_for_task, get_loss
 from ..network import GRADIENT_METHODS
+from ..params import Integer, check
 from ..preprocessing import check_precision, constant_columns, constant_warnings
+from ..search import successive_halving
 from ..training import Callback, History, PrintEvery, TrainState
 from ..training.distributed import DataParallel
 from ._common import (
@@ -222,6 +224,14 @@ def register(subparsers) -> None:
         "--batch-size", type=int, metavar="N", help=f"default min({DEFAULTS.auto_batch_max}, rows) (32 in seed mode)"
     )
     o.add_argument("--seed", type=int, default=0, help="random seed: initial weights, split, shuffling (default 0)")
+    o.add_argument(
+        "--search",
+        type=int,
+        metavar="N",
+        help="a budgeted search before keeping a model: N candidates (learning rate, widths, weight decay) trained "
+        "by successive halving on a held-out 20%% of the training rows, the best third kept at each rung and "
+        "trained 3x longer (handgrad.search); prints every rung and keeps the winner",
+    )
     o.add_argument(
         "--early-stopping",
         action=argparse.BooleanOptionalAction,
@@ -663,7 +673,34 @@ def _train(args, data: _Data, setup: _Setup, callbacks, metric: str | None, chec
         classes=None if data.task == "regression" else tuple(data.train.classes),
         distributed=dp,
     )
+    if args.search is not None:
+        return _search(args, data, setup)
     setup.estimator.fit(data.train, setup.y, hooks=hooks)
+    return setup.estimator.history_
+
+
+def _search(args, data: _Data, setup: _Setup):
+    """``--search N``: successive halving from the flags' estimator; the winner replaces it (its History)."""
+    n = check("--search", args.search, Integer(low=1))
+    if args.seed_compatible or args.resume or args.distributed:
+        raise usage_error("--search trains its own candidates: not with --seed-compatible, --resume or --distributed")
+
+    def show(rows):
+        say(
+            f"search: rung {rows[0]['rung']}, {len(rows)} candidate(s), {rows[0]['epochs']} epochs each",
+            quiet=args.quiet,
+        )
+        for r in sorted(rows, key=lambda r: r["val_loss"]):
+            say(f"  #{r['candidate']:<3} lr {r['learning_rate']:.3g}  weight decay {r['weight_decay']:.3g}  "
+                f"hidden {tuple(r['hidden_layer_sizes'])}  held-out loss {r['val_loss']:.5g}  "
+                f"score {r['val_score']:.4f}", quiet=args.quiet)  # fmt: skip
+
+    result = successive_halving(setup.estimator, data.train, setup.y, n_candidates=n, random_state=args.seed,
+                                on_rung=show)  # fmt: skip
+    best = result.best_params
+    say(f"search: kept #{result.table[-1]['candidate']}: lr {best['learning_rate']:.3g}, weight decay "
+        f"{best['weight_decay']:.3g}, hidden {tuple(best['hidden_layer_sizes'])}", quiet=args.quiet)  # fmt: skip
+    setup.estimator = result.best_estimator
     return setup.estimator.history_
 
 
