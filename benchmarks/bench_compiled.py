@@ -438,7 +438,7 @@ def whole_process(rounds: int) -> list[str]:
                 sys.executable, "-m", "handgrad", "train", "--train", str(train_csv), "--valid", str(valid_csv),
                 "--target", "price", "--hidden", "128", "64", "--activation", "relu", "--optimizer", "sgd", "--lr",
                 "1e-4", "--batch-size", "32", "--epochs", "100", "--print-every", "10", "--seed-compatible", "-o",
-                str(Path(tmp) / "model.npz"),
+                str(Path(tmp) / "model.npz"), "--force",
             ],
             "python script, compiled epoch": [sys.executable, "-c", SEED_SCRIPT, str(train_csv), str(valid_csv)],
         }  # fmt: skip
