@@ -438,7 +438,7 @@ def whole_process(rounds: int) -> list[str]:
                 sys.executable, "-m", "handgrad", "train", "--train", str(train_csv), "--valid", str(valid_csv),
                 "--target", "price", "--hidden", "128", "64", "--activation", "relu", "--optimizer", "sgd", "--lr",
                 "1e-4", "--batch-size", "32", "--epochs", "100", "--print-every", "10", "--seed-compatible", "-o",
-                str(Path(tmp) / "model.npz"),
+                str(Path(tmp) / "model.npz"), "--force",
             ],
             "python script, compiled epoch": [sys.executable, "-c", SEED_SCRIPT, str(train_csv), str(valid_csv)],
         }  # fmt: skip
@@ -501,6 +501,8 @@ def main(argv=None) -> int:
     parser.add_argument("--whole-process", action="store_true", help="also time the seed's 100-epoch experiment")
     parser.add_argument("--quick", action="store_true", help="a tiny run: 2 rounds, 2 epochs, 2,000 rows")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
+    parser.add_argument("--raw", type=Path, help="write every measurement to this JSON file after each round")
+    parser.add_argument("--from-raw", type=Path, help="make the tables from a --raw file instead of measuring")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -532,13 +534,37 @@ def main(argv=None) -> int:
     report = machine()
     print("\n".join(report), flush=True)
 
-    results: dict[int, list[dict]] = {i: [] for i in range(len(cases))}
-    started = time.perf_counter()
-    for r in range(args.rounds):
-        k = (r * 7) % len(cases)
-        for i in list(range(k, len(cases))) + list(range(k)):  # rotated order each round
-            results[i].append(run_child(["--worker", json.dumps(cases[i])]))
-        print(f"round {r + 1}/{args.rounds} done after {time.perf_counter() - started:.0f} s", flush=True)
+    # The extras first (short), then the rounds; every measurement is saved after each round (--raw).
+    extras: dict[str, object] = {}
+    raw: dict = json.loads(args.from_raw.read_text()) if args.from_raw else {}
+    if args.from_raw:
+        cases, extras = raw["cases"], raw["extras"]
+        results = {int(i): v for i, v in raw["results"].items()}
+    else:
+        if args.peak:
+            extras["peak"] = run_child(["--worker", "peak"])
+        if args.compile_cost:
+            with tempfile.TemporaryDirectory() as cache:
+                env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+                extras["compile_cold"] = run_child(["--worker", "compile"], env=env)
+                extras["compile_warm"] = run_child(["--worker", "compile"], env=env)
+        if args.products:
+            extras["products"] = run_child(["--worker", "products"])
+        if args.whole_process:
+            extras["whole_process"] = whole_process(1 if args.quick else 3)
+        results: dict[int, list[dict]] = {i: [] for i in range(len(cases))}
+        started = time.perf_counter()
+        for r in range(args.rounds):
+            k = (r * 7) % len(cases)
+            for i in list(range(k, len(cases))) + list(range(k)):  # rotated order each round
+                results[i].append(run_child(["--worker", json.dumps(cases[i])]))
+            print(f"round {r + 1}/{args.rounds} done after {time.perf_counter() - started:.0f} s", flush=True)
+            if args.raw:
+                args.raw.write_text(
+                    json.dumps({"cases": cases, "results": results, "extras": extras, "machine": report})
+                )
+    cases = [c for i, c in enumerate(cases) if results.get(i)]
+    results = {j: results[i] for j, i in enumerate(i for i in sorted(results) if results[i])}
 
     lines = [
         "| network, optimizer | batch | dtype | "
@@ -571,27 +597,22 @@ def main(argv=None) -> int:
     out = ["", "Seconds per epoch (median over rounds of: the process's epochs, the first counted):", "", *lines,
            "", "Every case:", "", *detail]  # fmt: skip
 
-    if args.peak:
-        peak = run_child(["--worker", "peak"])
+    if "peak" in extras:
         out += ["", "Matrix-product peak (3072², best of 5), GFLOP/s:", ""]
-        out += [f"- {k}: {v:.0f}" for k, v in peak.items()]
-    if args.compile_cost:
-        with tempfile.TemporaryDirectory() as cache:
-            env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-            cold = run_child(["--worker", "compile"], env=env)
-            warm = run_child(["--worker", "compile"], env=env)
+        out += [f"- {k}: {v:.0f}" for k, v in extras["peak"].items()]
+    if "compile_cold" in extras:
+        cold, warm = extras["compile_cold"], extras["compile_warm"]
         out += ["", "Compilation (seconds; fresh NUMBA_CACHE_DIR, then a second process on that cache):", ""]
         out += [f"- {k}: cold {cold[k]:.2f}, warm {warm[k]:.2f}" for k in cold]
-    if args.products:
-        prods = run_child(["--worker", "products"])
+    if "products" in extras:
         out += ["", "µs per product of one seed step at batch 32 (float64, 1 BLAS thread, CPU time, best of 3):", "",
                 "| product | Numba's np.dot in compiled code | NumPy's np.dot from Python | compiled hand loop |",
                 "| --- | ---: | ---: | ---: |"]  # fmt: skip
-        for name, res in prods.items():
+        for name, res in extras["products"].items():
             out.append(f"| {name} | {res['numba np.dot']:.2f} | {res['NumPy np.dot']:.2f} | {res['hand loop']:.2f} |")
-    if args.whole_process:
+    if "whole_process" in extras:
         out += ["", "The seed's experiment, 100 epochs, whole process (start, CSV, training, exit):", ""]
-        out += whole_process(1 if args.quick else 3)
+        out += extras["whole_process"]
     out.append(f"\nLoad average at the end: {os.getloadavg()[0]:.2f} (1 min)")
     print("\n".join(out))
     if args.markdown:
