@@ -77,7 +77,9 @@ def seed_init(seed: int = 0):
     return Ws, bs
 
 
-def handgrad_case(X, y, batch_size, dtype=np.float64, blas_threads="auto", optimizer="sgd", weight_decay=0.0):
+def handgrad_case(
+    X, y, batch_size, dtype=np.float64, blas_threads="auto", optimizer="sgd", weight_decay=0.0, engine="numpy"
+):
     """``blas_threads="auto"`` is train()'s default (one BLAS thread for these small
     products); None leaves NumPy's BLAS at its default thread count.
 
@@ -94,7 +96,7 @@ def handgrad_case(X, y, batch_size, dtype=np.float64, blas_threads="auto", optim
 
     def run():
         train(net, X, y, optimizer=optimizer, lr=lr, weight_decay=weight_decay, epochs=1, batch_size=batch_size,
-              shuffle=False, progress=False, blas_threads=blas_threads)  # fmt: skip
+              shuffle=False, progress=False, blas_threads=blas_threads, engine=engine)  # fmt: skip
 
     return run
 
@@ -291,6 +293,8 @@ def main(argv=None) -> int:
             "handgrad float64": handgrad_case(X, y, B),
             "handgrad float64, Adam": handgrad_case(X, y, B, optimizer="adam"),
             "handgrad float64, Adam + L2 3e-3": handgrad_case(X, y, B, optimizer="adam", weight_decay=3e-3),
+            "handgrad float64, compiled epoch": handgrad_case(X, y, B, engine="compiled"),
+            "handgrad float64, compiled epoch, Adam": handgrad_case(X, y, B, optimizer="adam", engine="compiled"),
             "handgrad float64, BLAS default threads": handgrad_case(X, y, B, blas_threads=None),
             "handgrad float32": handgrad_case(X, y, B, dtype=np.float32),
             "scikit-learn float64": sklearn_case(X, y, B),
