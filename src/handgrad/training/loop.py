@@ -40,25 +40,22 @@ Two modes
 
 The step
 --------
-The data are validated once and stored as rows ``(n_samples, n_features)`` in
-C order; a mini-batch is then the **column block** ``X[i:j].T`` — a view
-``(n_features, N_b)`` in the engine's orientation, contiguous in memory, with
-no copy. (Shuffling writes each epoch's row order into one buffer allocated
-once.) The forward and backward passes write into arrays allocated once per
-batch width (:class:`_Backprop`), so a step of plain SGD on a ReLU/MSE network
-allocates nothing but one boolean mask per hidden layer. The gradients are views
-of one flat array, so the optimizer and the gradient norm are a few whole-array
-operations. For a network this small, a step costs about as much in NumPy call
-overhead as in arithmetic; ``docs/benchmarks.md`` has the measurements, and
-explains why BLAS runs on one thread inside :func:`train` (``blas_threads``).
-
-The seed's own case — ReLU (or identity) hidden layers, identity output, MSE
-without weights, backpropagation, plain SGD — takes a faster step still,
-:mod:`handgrad.training.fast_step` (biases folded into the products, all
-parameters in one flat array, one subtraction per update), chosen automatically;
-both steps give the same numbers up to rounding. The history's ``grad_norm`` is
+The data are validated once and kept as rows ``(n_samples, n_features)`` in C
+order with a column of ones; a mini-batch ``[x; 1]`` is then the column block
+``X[i:j].T``, a view. :class:`handgrad.training.step.Step` runs every batch:
+the engine's one forward pass and backpropagation (:mod:`handgrad.backprop`:
+biases folded into the products, buffers allocated once per batch width), and
+the optimizer's update of the network's flat parameter buffer (a few
+whole-array operations; plain SGD folds its learning rate into δ_L). The same
+step serves every optimizer, loss and activation; ``engine="compiled"`` runs
+the epoch in one Numba call (:mod:`handgrad.training.compiled`), ``device=``
+on another array library (:mod:`handgrad.backend`), ``distributed=`` across
+processes (:mod:`handgrad.training.distributed`). For a network this small, a
+step costs about as much in NumPy call overhead as in arithmetic;
+``docs/benchmarks.md`` has the measurements, and explains why BLAS runs on one
+thread inside :func:`train` (``blas_threads``). The history's ``grad_norm`` is
 the gradient norm of each epoch's **last** mini-batch (a norm per batch would
-cost the fast step a pass over every parameter per step).
+cost a pass over every parameter per step).
 """
 
 from __future__ import annotations
