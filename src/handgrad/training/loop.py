@@ -331,11 +331,11 @@ def train(
     Raises
     ------
     DivergenceError
-        As soon as a mini-batch loss (or, in the general step, a gradient) is
-        NaN or infinite, or a parameter is at the end of an epoch (a non-finite
-        parameter makes the next mini-batch's loss non-finite, so the fast step
-        stops there too). The network is restored to its parameters at the end
-        of the last finished epoch (``exc.last_good``, a state dict; ``exc.history``).
+        As soon as a mini-batch loss is NaN or infinite, or a parameter is at the
+        end of an epoch (a non-finite parameter makes the next mini-batch's loss
+        non-finite, so the step stops there). The network is restored to its
+        parameters at the end of the last finished epoch (``exc.last_good``, a
+        state dict; ``exc.history``).
     """
     settings = _check_settings(
         mode,
