@@ -119,6 +119,20 @@ def atomic_write_named(
     return _write(Path(path), write, force=force, error=error, by_name=True)
 
 
+def _replaceable(path: Path, st, force: bool, error: type[HandgradError]) -> tuple[Path, Path]:
+    """``(target, folder)`` of a regular-file destination, or ``error``: no folder, or exists without ``force``.
+
+    A symbolic link to a file is replaced at its target, so that the link keeps working.
+    """
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise _refuse(error, path, f"the folder {folder} does not exist")
+    if st is not None and not force:
+        raise _refuse(error, path, _EXISTS)
+    return target, folder
+
+
 def _write(path: Path, write, *, force: bool, error: type[HandgradError], by_name: bool) -> Path:
     try:
         st = os.stat(path)
@@ -133,13 +147,7 @@ def _write(path: Path, write, *, force: bool, error: type[HandgradError], by_nam
         return path
     if st is None and _STREAM_NAME.match(str(path)):
         raise _refuse(error, path, "this stream is not open")
-    # A symbolic link to a file: replace its target, so the link keeps working.
-    target = Path(os.path.realpath(path)) if path.is_symlink() else path
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise _refuse(error, path, f"the folder {folder} does not exist")
-    if st is not None and not force:
-        raise _refuse(error, path, _EXISTS)
+    target, folder = _replaceable(path, st, force, error)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=folder)
     except OSError as exc:  # read-only file system, permission: name the user's path
@@ -301,12 +309,7 @@ def check_destination(path, *, force: bool = False, error: type[HandgradError] =
         if not os.access(path, os.W_OK):
             raise _refuse(error, path, "permission denied")
         return
-    target = Path(os.path.realpath(path)) if path.is_symlink() else path
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise _refuse(error, path, f"the folder {folder} does not exist")
-    if st is not None and not force:
-        raise _refuse(error, path, _EXISTS)
+    _, folder = _replaceable(path, st, force, error)
     # NOTE: os.access ignores a read-only mount for root; statvfs's ST_RDONLY does not.
     try:
         read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)

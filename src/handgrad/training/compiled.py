@@ -21,7 +21,9 @@ first call on a machine pays the compilation, a few seconds per dtype.
 Orientation and layout
 ----------------------
 As in the engine, inside the kernel a batch is a matrix whose columns are
-samples. All parameters live in one flat array ``theta``: for ``l = 1..L`` the
+samples. All parameters live in one flat array ``theta`` — the kernel's own layout, row by row
+(the engine's ``Network.theta`` stores the blocks column by column; :func:`pack` and
+:func:`unpack` convert, once per epoch in ``training.step``): for ``l = 1..L`` the
 augmented block ``[W_l | b_l]`` of shape ``(n_l, n_{l-1} + 1)``, row-major, the
 blocks one after another::
 

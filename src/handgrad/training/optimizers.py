@@ -152,7 +152,6 @@ class Optimizer:
         self._delta = np.empty(size, dtype)
         self._delta_views = self._views(self._delta)
         self._tmp = np.empty(size, dtype)
-        self._in_place = False
         self._l2_factor: tuple[float, np.ndarray] | None = None
         self._theta_scratch = None if self.theta is not None else np.empty(size, dtype)
         #: The array library and device of θ, the state and the scratch (:meth:`to_backend`).
@@ -278,8 +277,7 @@ class Optimizer:
         ``in_place=True`` lets the step use ``g`` as scratch (the training step's own buffer).
         """
         self.t += 1
-        self._in_place = in_place
-        self._update(self._direction(g))
+        self._update(self._direction(g, in_place))
 
     def apply(self, delta: np.ndarray) -> None:
         """``θ ← θ − Δ`` for a step ``Δ`` computed elsewhere (see :attr:`folds_lr`), counted as a step."""
@@ -321,7 +319,7 @@ class Optimizer:
                 flushed += n
         return flushed
 
-    def _direction(self, g: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+    def _direction(self, g: np.ndarray, in_place: bool = False) -> np.ndarray:  # pragma: no cover - abstract
         """Write the step Δ for the flat gradient ``g`` into ``self._delta`` (or return another array)."""
         raise NotImplementedError
 
@@ -409,10 +407,10 @@ class SGD(Optimizer):
     def folds_lr(self) -> bool:
         return self.theta is not None and not self.momentum and not self.weight_decay
 
-    def _direction(self, g):
+    def _direction(self, g, in_place=False):
         delta = self._delta
         if self.weight_decay:
-            g = self._add_l2(g, self.weight_decay, self._in_place)  # g ← g + λ W
+            g = self._add_l2(g, self.weight_decay, in_place)  # g ← g + λ W
         if self.momentum:
             v = self._state_flat["velocity"]
             v *= self.momentum  # v ← μ v + g
@@ -474,7 +472,7 @@ class Adam(Optimizer):
             "decoupled": self.decoupled,
         }
 
-    def _direction(self, g):
+    def _direction(self, g, in_place=False):
         delta, tmp, bk = self._delta, self._tmp, self.bk
         m, v = self._state_flat["m"], self._state_flat["v"]
         if self.weight_decay:
@@ -488,7 +486,7 @@ class Adam(Optimizer):
                     for p, d in zip(self.params, self._views(tmp)):
                         p -= d
             else:
-                g = self._add_l2(g, self.weight_decay, self._in_place)  # L2: g ← g + λ W
+                g = self._add_l2(g, self.weight_decay, in_place)  # L2: g ← g + λ W
         m *= self.beta1  # m ← β1 m + (1 − β1) g
         bk.multiply(g, 1.0 - self.beta1, out=tmp)
         m += tmp
