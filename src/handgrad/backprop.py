@@ -205,6 +205,7 @@ def backward(
     ws: Workspace,
     G: Sequence[np.ndarray],
     delta_L_ready: bool = False,
+    input_delta: np.ndarray | None = None,
 ) -> None:
     """Backpropagation (§1.3) from ``ws.delta[L]``, the gradients written into ``G``.
 
@@ -219,6 +220,9 @@ def backward(
     G : sequence of ndarray
         ``[dW_l | db_l]`` for l = 1..L, shapes of ``Wb``, stored column by column (F order,
         as :meth:`handgrad.parameters.FlatLayout.blocks` makes them): overwritten.
+    input_delta : ndarray of shape (n_0, N), C order, optional
+        Where to write ``dJ/da_0 = W_1ᵀ delta_1``, the gradient with respect to the input,
+        which a layer stack (:mod:`handgrad.layers`) passes on to the layer before.
     """
     L = len(Wb)
     z, a, A, delta, bk = ws.z, ws.a, ws.A, ws.delta, ws.bk
@@ -237,6 +241,8 @@ def backward(
                 bk.multiply(delta[l - 1], ws.mask[l - 1], out=delta[l - 1])
             else:
                 times_sigma_prime(delta[l - 1], activations[l - 2], z[l - 1], a[l - 1])
+    if input_delta is not None:
+        bk.dot(WT[1], delta[1], out=input_delta)  # dJ/da_0 = W_1ᵀ delta_1
 
 
 def loss_and_output_delta(

@@ -1,0 +1,1 @@
+"""(Layer types of this module: being written.)"""
