@@ -92,7 +92,7 @@ import numpy as np
 from . import backend
 from ._memory import check_memory, estimate_training_bytes
 from ._validation import check_sample_weight, too_large_error
-from .activations import sigmoid
+from .activations import get_activation, sigmoid
 from .data import Dataset, Schema
 from .data.csv import iter_csv_chunks
 from .data.frame import as_raw_table, is_frame, is_table
@@ -117,6 +117,8 @@ from .errors import (  # NotFittedError, NonNumericError: defined in errors, imp
     ShapeError,
 )
 from .init import as_generator, default_init
+from .layers import LayerStack, parse_shape
+from .layers import parse as parse_layers
 from .losses import Loss, check_task, default_for_task, for_task, softmax
 from .metrics import accuracy_score, r2_score
 from .modelfile import load_model, save_model
@@ -534,6 +536,13 @@ class _BaseMLP:
                     f"momentum applies to sgd, momentum and nesterov, not to optimizer={self.optimizer!r}"
                 )
         check("dtype", self.dtype)
+        check("clip_norm", self.clip_norm)
+        if self.layers is not None:
+            parse_layers(self.layers)  # a ConfigError naming the layer if the specification is wrong
+        elif self.input_shape is not None:
+            raise ConfigError("input_shape applies with layers=...; a fully connected network reads rows as they are")
+        if self.input_shape is not None:
+            parse_shape(self.input_shape)
 
     # --------------------------------------------------------------- fitting
     def _hidden_sizes(self) -> list[int]:
@@ -579,11 +588,12 @@ class _BaseMLP:
         self._check_hyperparameters()
         # Refuse, before allocating, a network the machine cannot hold (not a MemoryError later).
         sizes = [X.shape[1], *self._hidden_sizes(), Y.shape[1]]
-        check_memory(
-            estimate_training_bytes(sizes, X.shape[0], self._batch_size(X.shape[0]), np.dtype(self.dtype)),
-            f"training a network of {sizes} on {X.shape[0]} rows",
-            hint="use fewer or narrower hidden layers (hidden_layer_sizes)",
-        )
+        if self.layers is None:
+            check_memory(
+                estimate_training_bytes(sizes, X.shape[0], self._batch_size(X.shape[0]), np.dtype(self.dtype)),
+                f"training a network of {sizes} on {X.shape[0]} rows",
+                hint="use fewer or narrower hidden layers (hidden_layer_sizes)",
+            )
         # One generator per cold start: each initialisation draws from it, then
         # every training call takes a fresh seed from it (reproducible end to end).
         self._rng = as_generator(self.random_state)
@@ -595,7 +605,9 @@ class _BaseMLP:
         sizes = [n_inputs, *self._hidden_sizes(), n_outputs]
         # logits for the classifier's losses; the seed's linear output for the regressor (by default)
         output_activation = getattr(self, "output_activation", "identity")
-        if initial_weights is not None:
+        if self.layers is not None:
+            self.network_ = self._new_layer_stack(n_inputs, n_outputs, output_activation, initial_weights)
+        elif initial_weights is not None:
             weights, biases = initial_weights
             got = [int(np.shape(weights[0])[1])] + [int(np.shape(W)[0]) for W in weights] if len(weights) else []
             if got != sizes:
@@ -617,6 +629,21 @@ class _BaseMLP:
         self._base_lr = self._optimizer.lr
         self.history_ = History()
         self.n_iter_ = 0
+
+    def _new_layer_stack(self, n_inputs: int, n_outputs: int, output_activation, initial_weights) -> LayerStack:
+        """The network of ``layers`` (hidden) and ``dense(n_outputs)`` with the output activation."""
+        if initial_weights is not None:
+            raise ConfigError("initial weights are for a fully connected network (hidden_layer_sizes), not layers=")
+        shape = (n_inputs,) if self.input_shape is None else parse_shape(self.input_shape)
+        if int(np.prod(shape)) != n_inputs:
+            raise ShapeError(
+                f"input_shape {'x'.join(map(str, shape))} holds {int(np.prod(shape))} values per sample, "
+                f"but X has {n_inputs} features (columns after encoding)"
+            )
+        act = get_activation(output_activation).name
+        spec = f"{self.layers}-dense({n_outputs})" + ("" if act == "identity" else f"-{act}")
+        init = "auto" if self.init == "auto" else self.init
+        return LayerStack(spec, shape, init=init, random_state=self._rng, dtype=np.dtype(self.dtype))
 
     def _set_target_scaling(self, Y: np.ndarray, w: np.ndarray | None) -> None:
         """Regressor: standardise targets; classifier: nothing (overridden)."""
@@ -700,6 +727,7 @@ class _BaseMLP:
                 permutations=hooks.permutations,
                 device=self._train_device,
                 distributed=hooks.distributed,
+                clip_norm=self.clip_norm,
             )
         except DivergenceError:
             # train() restored the last good parameters into network_: keep the
@@ -745,6 +773,10 @@ class _BaseMLP:
         else:
             self._check_hyperparameters()
             expected = [X.shape[1], *self._hidden_sizes(), Y.shape[1]]
+            if self.layers is not None:
+                expected = self._new_layer_stack(
+                    X.shape[1], Y.shape[1], getattr(self, "output_activation", "identity"), None
+                ).layer_sizes
             if self.network_.layer_sizes != expected:
                 raise ConfigError(
                     f"cannot continue training: the network has layer sizes {self.network_.layer_sizes} but the "
@@ -1038,7 +1070,7 @@ class _BaseMLP:
                 continue
             if isinstance(value, dict) and "__unstored__" in value:
                 value = defaults[name]
-            if name == "hidden_layer_sizes" and isinstance(value, list):
+            if name in ("hidden_layer_sizes", "input_shape") and isinstance(value, list):
                 value = tuple(value)
             params[name] = value
         est = cls(**params)
@@ -1343,6 +1375,19 @@ class MLPRegressor(_BaseMLP):
         checked on the host and copied to the device once; the fitted network, ``predict``'s
         result (a NumPy array, whatever the input) and the model file stay NumPy, so a model
         trained on a GPU loads and predicts anywhere.
+    layers : str, optional
+        Hidden layers of any type, in the specification syntax of :mod:`handgrad.layers`
+        (``"conv(8,3x3,pad=1)-relu-maxpool(2)-dense(64)-relu-dropout(0.2)"``,
+        ``"lstm(32)"``, ``"dense(64)-batchnorm-relu"``); replaces ``hidden_layer_sizes``
+        and ``activation``. The output layer ``dense(n_outputs)`` is added after them.
+        Trains with the NumPy engine on the CPU (:class:`handgrad.layers.LayerStack`).
+    input_shape : str or tuple of int, optional
+        With ``layers``: the shape of one sample, each row of ``X`` holding it flattened
+        in C order — ``"1x8x8"`` (channels × height × width) for images, ``"8x8"``
+        (steps × features) for sequences. Default: ``(n_features,)``.
+    clip_norm : float, optional
+        Clip each mini-batch's gradient to this Euclidean norm (all parameters together):
+        the usual guard against exploding gradients through time in recurrent layers.
 
     Attributes
     ----------
@@ -1395,6 +1440,9 @@ class MLPRegressor(_BaseMLP):
         momentum=None,
         output_activation="identity",
         device=None,
+        layers=None,
+        input_shape=None,
+        clip_norm=None,
     ):
         self._set_hyperparameters(locals())
 
@@ -1561,6 +1609,9 @@ class MLPClassifier(_BaseMLP):
         dtype="float64",
         momentum=None,
         device=None,
+        layers=None,
+        input_shape=None,
+        clip_norm=None,
     ):
         self._set_hyperparameters(locals())
 

@@ -189,6 +189,8 @@ def save_model(
     clash = [k for k in RESERVED_KEYS if k in metadata]
     if clash:
         raise ConfigError(f"metadata keys {clash} are reserved by the model file format")
+    if hasattr(network, "train_batch"):  # a stack of layers (handgrad.layers)
+        return _save_stack(path, network, arrays, metadata, force)
     names = []
     for act in network.activations:
         if ACTIVATIONS.get(act.name) is not act:
@@ -214,6 +216,83 @@ def save_model(
         **metadata,
     }
     return _write(path, {**params, **arrays}, document, force)
+
+
+def _save_stack(path, network, arrays: dict, metadata: dict, force: bool) -> Path:
+    """:func:`save_model` for a :class:`handgrad.layers.LayerStack`: its specification, input shape, parameters and states."""
+    from .layers import parse, to_text
+
+    spec = network.spec
+    try:
+        if to_text(parse(spec)) != spec:
+            raise ConfigError("it does not read back the same")
+    except ConfigError as exc:
+        raise ConfigError(
+            f"the layers {spec!r} cannot be stored by their specification ({exc}); use built-in activations"
+        ) from None
+    params = network.state_dict()
+    for name in arrays:
+        if name in params:
+            raise ConfigError(f"extra array name {name!r} is reserved for the network's parameters")
+    _check_model_metadata(metadata, network.layer_sizes, where="metadata")
+    document = {
+        "format": MODEL_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "handgrad_version": _version(),
+        "architecture": {
+            "layers": spec,
+            "input_shape": list(network.input_shape),
+            "layer_sizes": network.layer_sizes,
+            "dtype": str(network.dtype),
+        },
+        **metadata,
+    }
+    return _write(path, {**params, **arrays}, document, force)
+
+
+def _load_stack(path: Path, arch: dict, arrays: dict[str, np.ndarray], document: dict) -> LoadedModel:
+    """:func:`load_model` for a file written by :func:`_save_stack`. Nothing is allocated before the
+    specification is checked against the arrays the file holds (a file cannot ask for more memory
+    than its own size)."""
+    from .layers import LayerStack, StackLayout, parse, parse_shape
+
+    dtype_name = arch.get("dtype")
+    if dtype_name not in ("float32", "float64"):
+        raise ModelFileError(f"{path}: architecture 'dtype' must be 'float32' or 'float64', got {dtype_name!r}")
+    spec, shape = arch.get("layers"), arch.get("input_shape")
+    try:
+        layers = parse(spec)
+        shape = parse_shape(shape if isinstance(shape, list) else "")
+        built = shape
+        for layer in layers:
+            built = layer.build(built)
+        layout = StackLayout(layers)
+    except HandgradError as exc:
+        raise ModelFileError(f"{path}: architecture: {exc}") from None
+    stored = {}
+    for name, spec_shape in zip(layout.names, (p.shape for x in layers for p in x.parameter_specs())):
+        if name not in arrays:
+            raise ModelFileError(f"{path}: the parameter {name} is missing")
+        a = arrays.pop(name)
+        if a.shape != tuple(spec_shape):
+            raise ModelFileError(f"{path}: {name} has shape {a.shape}, the layers {spec!r} need {tuple(spec_shape)}")
+        if a.dtype != np.dtype(dtype_name):
+            raise ModelFileError(f"{path}: {name} has dtype {a.dtype}, the architecture says {dtype_name}")
+        stored[name] = a
+    for l, layer in enumerate(layers, start=1):
+        for key in layer.state():
+            if f"{key}{l}" in arrays:
+                stored[f"{key}{l}"] = arrays.pop(f"{key}{l}")
+    metadata = {k: v for k, v in document.items() if k not in RESERVED_KEYS}
+    try:
+        network = LayerStack(layers, shape, dtype=np.dtype(dtype_name), random_state=0)
+        _check_model_metadata(metadata, network.layer_sizes, where=str(path))
+        network.load_state_dict(stored)
+    except ModelFileError:
+        raise
+    except HandgradError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    return LoadedModel(network, arrays, metadata, document, path)
 
 
 def _write(path, arrays: dict[str, np.ndarray], document: dict, force: bool) -> Path:
@@ -281,6 +360,8 @@ def load_model(path) -> LoadedModel:
     arch = document.get("architecture")
     if not isinstance(arch, dict):
         raise ModelFileError(f"{path}: 'architecture' must be a JSON object")
+    if "layers" in arch:
+        return _load_stack(path, arch, arrays, document)
     sizes = arch.get("layer_sizes")
     if (
         not isinstance(sizes, list)

@@ -294,6 +294,13 @@ def _write(model, path) -> Path:
     return atomic_write(Path(path), lambda f: f.write(data), force=True)
 
 
+def _check_dense(network) -> None:
+    if hasattr(network, "train_batch"):  # a stack of layers (handgrad.layers)
+        raise ConfigError(
+            f"ONNX export covers fully connected networks (hidden_layer_sizes); this one has layers {network.spec!r}"
+        )
+
+
 def estimator_to_onnx(est, path=None):
     """The ONNX model of a fitted :class:`~handgrad.estimators.MLPRegressor` / ``MLPClassifier``.
 
@@ -303,6 +310,7 @@ def estimator_to_onnx(est, path=None):
     """
     if not hasattr(est, "network_"):
         raise ConfigError(f"this {type(est).__name__} is not fitted yet; call fit before exporting it")
+    _check_dense(est.network_)
     names = getattr(est, "feature_names_in_", None)
     names = None if names is None else [str(n) for n in names]
     fill = None
@@ -379,6 +387,7 @@ def model_file_to_onnx(model_path, path=None):
         "doc": f"handgrad train model {Path(model_path).name}: target {schema.target!r}",
     }
     net = loaded.network
+    _check_dense(net)
     if task == "regression":
         model = build_onnx(net, kind="regression", y_mean=arrays.get("y_mean"), y_scale=arrays.get("y_scale"), **common)
     else:

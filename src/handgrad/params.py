@@ -354,6 +354,8 @@ RULES: dict[str, Rule] = {
     # ---- estimators
     # (an estimator's batch_size also takes "auto": AnyOf(Options({"auto"}), RULES["batch_size"]))
     "learning_rate": AnyOf(Options({None}), Interval(float, 0, None, closed="neither")),  # None: the optimizer's
+    # gradient clipping by global norm (None: none), train()'s clip_norm and the estimators'
+    "clip_norm": AnyOf(Options({None}), Interval(float, 0, None, closed="neither")),
     "max_iter": Integer(low=1),
     "n_init": Integer(low=1),
     # ---- gradient checks (gradcheck.py, teaching/check.py)

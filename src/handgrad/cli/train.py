@@ -178,6 +178,20 @@ def register(subparsers) -> None:
     )
     m.add_argument("--output-activation", choices=sorted(ACTIVATIONS), metavar="NAME", help="default: identity")
     m.add_argument(
+        "--layers",
+        metavar="SPEC",
+        help='hidden layers of any type instead of --hidden/--activation, e.g. "conv(8,3x3,pad=1)-relu-maxpool(2)-'
+        'dense(64)-relu-dropout(0.2)" or "lstm(32)" (the output layer is added); see docs/derivation.md',
+    )
+    m.add_argument(
+        "--input-shape",
+        metavar="SHAPE",
+        help="with --layers: one row's shape, e.g. 1x8x8 (channels x height x width) or 8x8 (steps x features)",
+    )
+    m.add_argument(
+        "--clip-norm", type=float, metavar="C", help="clip each batch's gradient to this norm (recurrent layers)"
+    )
+    m.add_argument(
         "--loss",
         choices=sorted(LOSSES),
         metavar="NAME",
@@ -514,11 +528,19 @@ def _build(args, cfg: Settings, data: _Data, state: TrainState | None) -> _Setup
         )
     rows = train_ds.n_samples
     batch = min(DEFAULTS.auto_batch_max, rows) if cfg.batch_size == "auto" else int(cfg.batch_size)
-    check_memory(
-        estimate_training_bytes(sizes, rows, batch, cfg.dtype),
-        f"training a network of {sizes} on {rows} rows",
-        hint="use fewer or narrower hidden layers (--hidden), or fewer rows",
-    )
+    if args.layers is not None:
+        if args.hidden is not None or args.activation is not None:
+            raise usage_error("--layers describes the hidden layers; drop --hidden and --activation")
+        if cfg.seed_mode or args.init_weights:
+            raise usage_error("--layers trains a network of layers; the seed's replay is for --hidden networks")
+    elif args.input_shape is not None:
+        raise usage_error("--input-shape goes with --layers")
+    else:
+        check_memory(
+            estimate_training_bytes(sizes, rows, batch, cfg.dtype),
+            f"training a network of {sizes} on {rows} rows",
+            hint="use fewer or narrower hidden layers (--hidden), or fewer rows",
+        )
     if np.dtype(cfg.dtype) == np.float32 and not cfg.scale:
         # NOTE: standardised values always fit; raw ones (--no-scale, seed mode) must fit float32 as they are.
         check_precision(train_ds.X, np.float32, train_ds.feature_names, what=str(train_ds.name))
@@ -558,6 +580,9 @@ def _build(args, cfg: Settings, data: _Data, state: TrainState | None) -> _Setup
         "dtype": np.dtype(cfg.dtype).name,
         "momentum": cfg.momentum,
         "device": args.device,
+        "layers": args.layers,
+        "input_shape": args.input_shape,
+        "clip_norm": args.clip_norm,
     }
     if task == "regression":
         est = MLPRegressor(loss=loss, scale_target=cfg.scale, output_activation=cfg.output_activation, **params)
@@ -578,6 +603,9 @@ def _describe_network(args, cfg: Settings, setup: _Setup, state: TrainState | No
     init = default_init(first) if setup.init == "auto" else setup.init
     lr = "the optimizer's default" if cfg.lr is None else f"{cfg.lr:g}"
     weight_decay = setup.weight_decay
+    if args.layers is not None:  # the layers as written, on the input's shape, then the output layer
+        shape = args.input_shape or str(setup.sizes[0])
+        arch, act, init = f"{shape} -> {args.layers} -> dense({setup.sizes[-1]})", "layers", setup.init
     say(
         f"network: {arch}, {act}, output {cfg.output_activation}, loss {setup.loss}, init {init}; "
         f"{cfg.optimizer} lr={lr}"

@@ -162,6 +162,8 @@ class LayerStack:
         #: ``params[l-1]``: layer l's parameters by name, views of ``theta``.
         self.params = self.layout.layer_views(self.theta)
         self._grad_for = (None, None)
+        # The same list every call: an optimizer is bound to these very arrays (get_optimizer checks).
+        self._parameters = ParameterList.of(self.theta, self.layout)
 
     def reseed(self, rng) -> None:
         """Give every layer that draws while training (dropout) a generator derived from ``rng``."""
@@ -203,7 +205,8 @@ class LayerStack:
         return to_text(self.layers)
 
     def parameters(self) -> ParameterList:
-        return ParameterList.of(self.theta, self.layout)
+        """Every parameter as a view of ``theta``, in the order of :meth:`parameter_names` (the same list each call)."""
+        return self._parameters
 
     def parameter_names(self) -> list[str]:
         return list(self.layout.names)

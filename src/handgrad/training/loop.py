@@ -215,13 +215,15 @@ def train(
     distributed=None,
     device=None,
     engine: str = "auto",
+    clip_norm: float | None = None,
 ) -> History:
     """Train ``network`` in place on ``(X, Y)`` by mini-batch gradient descent.
 
     Parameters
     ----------
-    network : Network
-        Updated in place.
+    network : Network or handgrad.layers.LayerStack
+        Updated in place. A stack of layers (convolution, recurrent, normalisation,
+        dropout: :mod:`handgrad.layers`) trains with the NumPy engine on the CPU.
     X : array-like of shape (n_samples, n_features), or RowCache
         A :class:`~handgrad.data.cache.RowCache` (rows on disk, with their targets) is
         trained on chunk by chunk (:class:`~handgrad.training.step.ChunkedStep`); then
@@ -323,6 +325,9 @@ def train(
         validation loss, the metric, callbacks and checkpoints look at it (a callback that
         changes the parameters is copied back to the device); the optimizer's state comes
         back at checkpoints and at the end. The network and model files stay NumPy.
+    clip_norm : float, optional
+        Clip each mini-batch's gradient to this Euclidean norm over all parameters (for
+        recurrent layers, whose gradients through time can explode); the NumPy engine.
 
     Returns
     -------
@@ -351,6 +356,13 @@ def train(
         sample_weight,
     )
     epochs, batch_size, checkpoint_every, print_every = settings
+    clip_norm = check("clip_norm", clip_norm)
+    layered = hasattr(network, "train_batch")  # a stack of layers (handgrad.layers)
+    if layered and (isinstance(X, RowCache) or mode == "seed" or gradient != "backprop" or distributed is not None):
+        raise ConfigError(
+            "a network of layers (handgrad.layers) trains in memory by backpropagation in one process: "
+            "drop mode='seed', gradient='expanded', distributed= and rows streamed from disk"
+        )
     seed_mode = mode == "seed"
     loss_fn = get_loss(loss)
     metric_fn = _get_metric(metric)
@@ -415,7 +427,9 @@ def train(
         step.shuffle(rng if shuffle else None)
     else:
         estimate = _numpy_seconds(network, data.n, batch_size, epochs - start)
-        engine = _choose_engine(engine, trained is network, network, loss_fn, opt, gradient, distributed, estimate)
+        engine = _choose_engine(
+            engine, trained is network, network, loss_fn, opt, gradient, distributed, estimate, clip_norm
+        )
         step = Step(
             trained,
             loss_fn,
@@ -429,6 +443,7 @@ def train(
             reorder=reorder,
             data_parallel=distributed,
             engine=engine,
+            clip_norm=clip_norm,
         )
         data.X = step.rows  # the step's own rows: a converted copy of the input need not stay alive
     params = network.parameters()
@@ -543,18 +558,25 @@ def _numpy_seconds(network, n_rows: int, batch_size: int, epochs: int) -> float:
     return steps * max(20e-6, flops / 40e9)
 
 
-def _choose_engine(engine, on_numpy, network, loss_fn, opt, gradient, distributed, estimated_seconds) -> str:
+def _choose_engine(
+    engine, on_numpy, network, loss_fn, opt, gradient, distributed, estimated_seconds, clip_norm=None
+) -> str:
     """``"compiled"`` or ``"numpy"`` for train()'s ``engine`` (see its docstring)."""
     engine = check("engine", engine, Options(set(ENGINES)))
     if engine == "numpy":
         return "numpy"
-    fits = on_numpy and distributed is None and compiled_engine_applies(network, loss_fn, opt, gradient=gradient)
+    fits = (
+        on_numpy
+        and distributed is None
+        and clip_norm is None
+        and compiled_engine_applies(network, loss_fn, opt, gradient=gradient)
+    )
     if engine == "compiled" and not fits:
         if not _compiled.available():
             raise ConfigError('engine="compiled" needs Numba: pip install "handgrad[fast]"')
         raise ConfigError(
             'engine="compiled" runs backpropagation on the CPU in one process with the named activations, '
-            'losses and optimizers; use engine="numpy" (or "auto") for this training'
+            'losses and optimizers, without clip_norm; use engine="numpy" (or "auto") for this training'
         )
     # NOTE: the choice depends on the call only (never on whether Numba happens to be loaded): the
     # same call gives the same numbers in any process.

@@ -113,6 +113,10 @@ class Step:
     engine : {"numpy", "compiled"}
         ``"compiled"``: every epoch in one Numba call (:mod:`handgrad.training.compiled`, where
         :func:`compiled_engine_applies`); the same numbers to rounding.
+    clip_norm : float, optional
+        Gradient clipping by global norm: before each update, a gradient whose Euclidean norm
+        (over every parameter) exceeds ``clip_norm`` is scaled down to that norm (the usual
+        remedy for exploding gradients through time in recurrent layers).
     gather_from_X : bool, optional
         Gather each epoch's rows from ``X`` itself (no augmented copy of the data); default: for
         data of :data:`LARGE_DATA` bytes or more (see ``self.gather_from_X``).
@@ -140,8 +144,12 @@ class Step:
         data_parallel=None,
         gather_from_X: bool | None = None,
         engine: str = "numpy",
+        clip_norm: float | None = None,
     ):
         self.net = network
+        #: A layer stack (handgrad.layers.LayerStack) runs each batch through its layers' own passes.
+        self.layered = hasattr(network, "train_batch")
+        self.clip_norm = clip_norm
         self.loss = loss
         self.opt = optimizer
         self.denominator = seed_denominator
@@ -250,14 +258,21 @@ class Step:
             wbj = None if self.wb is None else self.wb[r0:r1]
             self.batches.append((self.Xb[r0:r1, :].T, self.Yb[r0:r1, :].T, wbj, e - s))
             self.bounds.append((i, j))
-        self.workspaces = Workspaces(network.layer_sizes, network.activations, dtype, bk)
+        self.workspaces = None if self.layered else Workspaces(network.layer_sizes, network.activations, dtype, bk)
         #: The gradient of the current batch, flat, in the layout of ``theta``; ``G[l-1]`` = [dW_l | db_l].
         #: Data-parallel: one more entry, the batch's loss sum, all-reduced with the gradient.
         size = network.layout.size
         self._grad_ext = bk.zeros(size + (data_parallel is not None), dtype)
         self.grad = self._grad_ext[:size]
-        self.G = network.layout.blocks(self.grad)
+        self.G = None if self.layered else network.layout.blocks(self.grad)
         self.fold_lr = optimizer.folds_lr and not self.expanded and grad_hook is None and data_parallel is None
+        if self.layered and (self.expanded or data_parallel is not None or bk is not NUMPY or engine != "numpy"):
+            raise ConfigError(
+                "a network of layers (handgrad.layers) trains by backpropagation with the NumPy engine on the "
+                "CPU in one process: drop gradient='expanded', device=, distributed= and engine='compiled'"
+            )
+        if clip_norm is not None and (data_parallel is not None or engine != "numpy"):
+            raise ConfigError("clip_norm applies to the NumPy engine in one process: use engine='numpy'")
         if data_parallel is not None and self.expanded:
             raise ConfigError(
                 'data-parallel training runs backpropagation (gradient="backprop"), not the expanded form'
@@ -313,7 +328,8 @@ class Step:
     def run_epoch(self) -> EpochResult:
         """One pass over the mini-batches: forward, δ, gradients, update."""
         net, opt, loss = self.net, self.opt, self.loss
-        Wb, acts, act_L = net.blocks, net.activations, net.activations[-1]
+        layered = self.layered
+        Wb, acts, act_L = (None, None, None) if layered else (net.blocks, net.activations, net.activations[-1])
         grad, G = self.grad, self.G
         lr = opt.lr
         # plain SGD: G = lr dJ/dθ (lr folded into δ_L) and θ −= G. NOTE: with lr = 0 the
@@ -336,7 +352,9 @@ class Step:
                 self._upload(*uploads[b])
             if gather:  # (large data: this batch's rows from X, in this epoch's order)
                 self._gather(b)
-            if self.expanded:  # the seed's §1.2 loop: every layer's gradient from scratch
+            if layered:  # a stack of layers: forward, dJ/dŶ and each layer's backward pass
+                J = net.train_batch(A0[:-1, :], Yc, wc, loss, self.denominator, scale, grad)
+            elif self.expanded:  # the seed's §1.2 loop: every layer's gradient from scratch
                 g = _expanded(net, A0[:-1, :], Yc, loss, wc, self.denominator)
                 J = g.loss
                 for Gl, dW, db in zip(G, g.dW, g.db):
@@ -352,10 +370,12 @@ class Step:
                 return EpochResult(loss_sum, math.nan, b, J, steps)
             else:
                 loss_sum += J * (N if wc is None else float(wc.sum()))
-            if not self.expanded:
+            if not (self.expanded or layered):
                 _bp.backward(Wb, acts, ws, G, delta_L_ready=True)  # [dW_l | db_l], l = L..1
             if self.grad_hook is not None:
                 self.grad_hook(grad)
+            if self.clip_norm is not None:
+                self._clip(grad, scale)
             if fold:
                 opt.apply(grad)  # θ ← θ − lr dJ/dθ, every parameter at once
             else:
@@ -377,6 +397,12 @@ class Step:
         if fold:
             sq /= lr * lr  # G held lr · dJ/dθ
         return EpochResult(loss_sum, sq, None, math.nan, steps)
+
+    def _clip(self, grad, scale: float) -> None:
+        """Scale ``grad`` (= ``scale`` · dJ/dθ) in place so that ‖dJ/dθ‖ is at most ``clip_norm``."""
+        norm = math.sqrt(float(self.bk.sumsq(grad))) / scale
+        if norm > self.clip_norm:
+            grad *= self.clip_norm / norm
 
     def _run_epoch_data_parallel(self) -> EpochResult:
         """:meth:`run_epoch` on this rank's part of every global batch, the gradients summed across ranks.
@@ -455,6 +481,8 @@ class Step:
 
 def compiled_engine_applies(network, loss, optimizer, *, gradient="backprop", sample_weight=None) -> bool:
     """Whether the compiled epoch can run this training (Numba installed, every piece named)."""
+    if hasattr(network, "train_batch"):  # a stack of layers (handgrad.layers): the NumPy engine
+        return False
     return gradient == "backprop" and _compiled.available() and _compiled.applies(network, loss, optimizer)
 
 
