@@ -74,7 +74,7 @@ class GradcheckReport:
 
 
 def numeric_gradients(
-    net: Network, X, Y, loss: str | Loss = "mse", eps: float = 1e-5, sample_weight=None, entries=None
+    net: Network, X, Y, loss: str | Loss = "mse", eps: float = 1e-5, sample_weight=None, entries=None, forward=None
 ) -> list[np.ndarray]:
     """Central-difference dJ/dθ for every parameter, in float64: handgrad's one such routine.
 
@@ -94,6 +94,10 @@ def numeric_gradients(
     entries : list of 1-D int arrays, optional
         For each parameter (in ``net.parameters()`` order), the flat indices
         (into ``p.reshape(-1)``) to differentiate; default all of them.
+    forward : callable(net, A0) -> ndarray, optional
+        Ŷ (n_L, N) of the float64 copy ``net`` for the batch ``A0`` (n_0, N); default
+        ``net.predict_columns(A0)``. A layer stack's training-mode check passes one that runs
+        dropout with fixed masks and batch normalisation on the batch's statistics.
 
     Returns
     -------
@@ -103,6 +107,8 @@ def numeric_gradients(
     eps = check("eps", eps)
     net64 = net.astype(np.float64)
     A0, Yc, loss_fn, w = net64._columns(X, Y, loss, sample_weight)
+    if forward is None:
+        forward = type(net64).predict_columns
     params = net64.parameters()
     if entries is not None and len(entries) != len(params):
         raise ShapeError(f"entries has {len(entries)} index arrays; the network has {len(params)} parameters")
@@ -116,9 +122,9 @@ def numeric_gradients(
         for j, k in enumerate(idx):
             old = flat[k]
             flat[k] = old + eps
-            J_plus = loss_fn.value(net64.predict_columns(A0), Yc, w)
+            J_plus = loss_fn.value(forward(net64, A0), Yc, w)
             flat[k] = old - eps
-            J_minus = loss_fn.value(net64.predict_columns(A0), Yc, w)
+            J_minus = loss_fn.value(forward(net64, A0), Yc, w)
             flat[k] = old
             g[j] = (J_plus - J_minus) / (2 * eps)
         out.append(g.reshape(p.shape) if entries is None else g)

@@ -15,12 +15,16 @@ from ..errors import ConfigError
 from ..losses import LOSSES
 from ..params import check, check_memory, estimate_bytes
 from ..teaching.derive import FORMATS, derive
+from ..teaching.layers import LayerDerivation
 from ._common import check_output, write_text_atomically
 
 EXAMPLES = """examples:
   handgrad derive --inputs 37 --hidden 128 64 --outputs 1 --activation relu --loss mse
   handgrad derive --inputs 10 --hidden 32 16 --outputs 3 --activation tanh relu \\
                   --loss softmax_crossentropy --format markdown -o derivation.md --check
+  handgrad derive --input-shape 1x8x8 --loss softmax_crossentropy --check \\
+                  --layers "conv(8,3x3,pad=1)-relu-maxpool(2)-dense(64)-relu-dropout(0.2)-dense(10)"
+  handgrad derive --input-shape 8x8 --layers "lstm(16)-dense(10)" --loss softmax_crossentropy --check
 """
 
 _SUFFIX_FORMATS = {".md": "markdown", ".markdown": "markdown", ".tex": "latex", ".txt": "text"}
@@ -39,7 +43,16 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EXAMPLES,
     )
-    p.add_argument("--inputs", type=int, required=True, metavar="N0", help="number of input features n_0")
+    p.add_argument("--inputs", type=int, metavar="N0", help="number of input features n_0 (a dense network)")
+    p.add_argument(
+        "--layers",
+        metavar="SPEC",
+        help='layers of any type, output layer included, e.g. "conv(8,3x3,pad=1)-relu-maxpool(2)-dense(64)-relu-'
+        'dropout(0.2)-dense(10)" or "lstm(16)-dense(10)" (with --input-shape, instead of --inputs/--hidden)',
+    )
+    p.add_argument(
+        "--input-shape", metavar="SHAPE", help="with --layers: one sample's shape, 1x8x8 (C x H x W) or 8x8 (T x F)"
+    )
     p.add_argument(
         "--hidden", type=int, nargs="*", default=[], metavar="N", help="hidden widths (none: no hidden layer)"
     )
@@ -80,6 +93,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.layers is not None or args.input_shape is not None:
+        return _run_layers(args)
+    if args.inputs is None:
+        raise ConfigError("give --inputs N0 (a dense network), or --layers SPEC with --input-shape SHAPE")
     # Every setting checked before any work, by the rules of handgrad.params, naming the flag.
     sizes = [
         check("--inputs", args.inputs, "inputs"),
@@ -108,6 +125,37 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         write_text_atomically(args.output, out, force=args.force)
         print(f"wrote {args.output} ({fmt})", file=sys.stderr)
+    else:
+        sys.stdout.write(out)
+    if args.check:
+        report = der.check(batch=batch, random_state=seed, tol=tol)
+        print()
+        print(report)
+        return 0 if report.ok else 1
+    return 0
+
+
+def _run_layers(args: argparse.Namespace) -> int:
+    """``derive --layers SPEC --input-shape SHAPE``: the derivation of a stack of layers (handgrad.teaching.layers)."""
+    if args.layers is None or args.input_shape is None:
+        raise ConfigError("--layers and --input-shape go together")
+    if args.inputs is not None or args.hidden or args.outputs != 1 or args.activation != ["relu"]:
+        raise ConfigError(
+            "--layers describes the whole network (output layer included); drop --inputs, --hidden, --outputs "
+            "and --activation"
+        )
+    if args.output_activation != "identity":
+        raise ConfigError("with --layers, write the output activation after the last layer (dense(1)-sigmoid)")
+    batch = check("--batch", args.batch, "batch")
+    seed = check("--seed", args.seed, "seed")
+    tol = check("--tol", args.tol, "tol")
+    if args.output is not None:
+        check_output(args.output, force=args.force, flag="-o")
+    der = LayerDerivation(args.layers, args.input_shape, args.loss)
+    out = der.render(args.format or "markdown")
+    if args.output is not None:
+        write_text_atomically(args.output, out, force=args.force)
+        print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(out)
     if args.check:

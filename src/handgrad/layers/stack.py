@@ -333,6 +333,14 @@ class LayerStack:
         self.backward_columns(dY, flat)
         return StackGradients(flat, self.layout, J)
 
+    def _columns(self, X, y, loss, sample_weight):
+        """``(A0, Y, loss, w)`` in the engine's orientation: (n_0, N), (n_L, N), Loss, (N,) or None (checked)."""
+        loss = get_loss(loss)
+        X = check_X(X, self.n_inputs, self.dtype)
+        Y = check_Y(y, X.shape[0], self.n_outputs, self.dtype, "y")
+        w = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        return X.T, Y.T, loss, w
+
     def loss(self, X, y, loss: str | Loss = "mse", sample_weight=None) -> float:
         """J at the current parameters (inference mode)."""
         loss = get_loss(loss)
