@@ -66,12 +66,8 @@ GRIDS: dict[str, list[dict]] = {
         for scale in ("standardise", "x/16")
         for lr in (1e-3, 3e-3)
     ],
-    "sine: rnn": [
-        dict(layers=f"rnn({n})", learning_rate=lr, clip_norm=5.0) for n in (16, 32) for lr in (1e-3, 3e-3)
-    ],
-    "sine: lstm": [
-        dict(layers=f"lstm({n})", learning_rate=lr, clip_norm=5.0) for n in (16, 32) for lr in (1e-3, 3e-3)
-    ],
+    "sine: rnn": [dict(layers=f"rnn({n})", learning_rate=lr, clip_norm=5.0) for n in (16, 32) for lr in (1e-3, 3e-3)],
+    "sine: lstm": [dict(layers=f"lstm({n})", learning_rate=lr, clip_norm=5.0) for n in (16, 32) for lr in (1e-3, 3e-3)],
     "sine: dense MLPRegressor on the window": [
         dict(hidden_layer_sizes=h, learning_rate=lr) for h in ((64,), (128, 64)) for lr in (1e-3, 3e-3)
     ],
@@ -238,8 +234,10 @@ def main(argv=None) -> int:
         "| --- | --- | --- | ---: |",
     ]
     for r in results:
-        shown = spread([100 * s for s in r.scores], "{:.2f}") + " %" if r.model.startswith("digits") else spread(
-            r.scores, "{:.5f}"
+        shown = (
+            spread([100 * s for s in r.scores], "{:.2f}") + " %"
+            if r.model.startswith("digits")
+            else spread(r.scores, "{:.5f}")
         )
         lines.append(f"| {r.model} | {describe(r.config)} | {shown} | {statistics.fmean(r.seconds):.1f} |")
     if noise is not None:
