@@ -202,6 +202,12 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--models", nargs="+", help="names (or unique prefixes) of the models to time")
     parser.add_argument("--cnn-filters", type=int, action="append", default=[], help="also time this CNN width")
+    parser.add_argument(
+        "--torch-threads",
+        nargs="+",
+        default=["default", "1"],
+        help="PyTorch's thread counts to time ('default': torch.get_num_threads() as it is); default: default 1",
+    )
     parser.add_argument("--markdown", type=Path, help="also write the Markdown table to this file")
     parser.add_argument("--profile", metavar="MODEL", help="profile handgrad's epoch of this model instead")
     parser.add_argument("--profile-epochs", type=int, default=5)
@@ -232,11 +238,14 @@ def main(argv=None) -> int:
             cases = {
                 "handgrad float64": handgrad_case(m, B),
                 "handgrad float32": handgrad_case(m, B, np.float32),
-                "PyTorch float64": torch_case(m, B, "float64"),
-                "PyTorch float32": torch_case(m, B, "float32"),
-                "PyTorch float64, 1 thread": torch_case(m, B, "float64", threads=1),
-                "PyTorch float32, 1 thread": torch_case(m, B, "float32", threads=1),
             }
+            for threads in args.torch_threads:
+                for dt in ("float64", "float32"):
+                    if threads == "default":
+                        cases[f"PyTorch {dt}"] = torch_case(m, B, dt)
+                    else:
+                        n = int(threads)
+                        cases[f"PyTorch {dt}, {n} thread{'s' * (n > 1)}"] = torch_case(m, B, dt, threads=n)
             samples: dict[str, list[float]] = {}
             cpu: dict[str, list[float]] = {}
             med = interleave(cases, rounds=args.rounds, warmup=2, samples=samples, cpu_samples=cpu)
