@@ -226,7 +226,7 @@ class RNN(_Recurrent):
         """``dJ/dh_T`` (n, N) (or ``dJ/dh_1..dJ/dh_T`` (T, n, N) with ``seq``) → ``dJ/da`` (T, F, N)."""
         buf = self._buf
         T = self.T
-        h, delta, dh = buf["h"], buf["delta"], buf["dh"]
+        delta, dh = buf["delta"], buf["dh"]
         WhT = params["Wh"].T
         # tanh'(z_t) = 1 − h_t² for every step at once, into D (its entries become delta_t below)
         D = buf["D"]
@@ -248,7 +248,9 @@ class RNN(_Recurrent):
         n, F, T = self.n, self.F, self.T
         k = l - 1
         out = (
-            f"$a_{l} = (h_1, \\dots, h_{{{T}}})$ (all {T} states)" if self.seq else f"$a_{l} = h_{{{T}}}$ (the last state)"
+            f"$a_{l} = (h_1, \\dots, h_{{{T}}})$ (all {T} states)"
+            if self.seq
+            else f"$a_{l} = h_{{{T}}}$ (the last state)"
         )
         above = (
             f"$\\frac{{\\partial J}}{{\\partial a_{l}}}$ at step $t$"
@@ -265,7 +267,7 @@ class RNN(_Recurrent):
             f"- backward through time, $t = {T}..1$: "
             f"$\\frac{{\\partial J}}{{\\partial h_t}} = $ {above} $+ W_{{h,{l}}}^T \\delta_{{t+1}}$ "
             f"($\\delta_{{{T + 1}}} = 0$)",
-            f"- $\\delta_t = \\frac{{\\partial J}}{{\\partial z_t}} = \\frac{{\\partial J}}{{\\partial h_t}} \\circ (1 - h_t^2)$",
+            "- $\\delta_t = \\frac{\\partial J}{\\partial z_t} = \\frac{\\partial J}{\\partial h_t} \\circ (1 - h_t^2)$",
             f"- $\\frac{{\\partial J}}{{\\partial W_{{x,{l}}}}} = \\sum_t \\delta_t x_t^T$, "
             f"$\\frac{{\\partial J}}{{\\partial W_{{h,{l}}}}} = \\sum_t \\delta_t h_{{t-1}}^T$, "
             f"$\\frac{{\\partial J}}{{\\partial b_{l}}} = \\sum_t \\delta_t \\mathbf{{1}}$ (summed over steps and the batch)",
@@ -426,7 +428,9 @@ class LSTM(_Recurrent):
         n, F, T = self.n, self.F, self.T
         k = l - 1
         out = (
-            f"$a_{l} = (h_1, \\dots, h_{{{T}}})$ (all {T} states)" if self.seq else f"$a_{l} = h_{{{T}}}$ (the last state)"
+            f"$a_{l} = (h_1, \\dots, h_{{{T}}})$ (all {T} states)"
+            if self.seq
+            else f"$a_{l} = h_{{{T}}}$ (the last state)"
         )
         above = (
             f"$\\frac{{\\partial J}}{{\\partial a_{l}}}$ at step $t$"
