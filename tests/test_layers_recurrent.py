@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from finite_differences import finite_differences
 from hypothesis import given
 from hypothesis import strategies as st
 
+from finite_differences import finite_differences
 from handgrad.errors import ConfigError, HandgradError
 from handgrad.layers import LayerStack, parse
 from handgrad.layers.recurrent import LSTM, RNN
@@ -64,7 +64,6 @@ def test_a_long_sequence_carries_the_gradient_back_to_the_first_step():
 
 
 # ------------------------------------------------------------------ PyTorch autograd
-torch_required = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 def _torch_model(layer, params):
