@@ -315,29 +315,29 @@ class LSTM(_Recurrent):
         s[: 2 * n] = s[3 * n :] = 0.5
         buf["s"], buf["shift"] = s, np.where(s == 0.5, 0.5, 0.0).astype(dtype)
         buf["Wh_s"] = np.empty((4 * n, n), dtype)
-        buf["A"] = A = np.empty((4 * n, T, N), dtype)  # A[:, t-1] = [i; f; g; o] at step t
-        buf["A2"] = A.reshape(4 * n, T * N)
-        buf["a"] = [None] + [A[:, t - 1, :] for t in range(1, T + 1)]
-        buf["i"] = [None] + [A[:n, t - 1, :] for t in range(1, T + 1)]
-        buf["f"] = [None] + [A[n : 2 * n, t - 1, :] for t in range(1, T + 1)]
-        buf["g"] = [None] + [A[2 * n : 3 * n, t - 1, :] for t in range(1, T + 1)]
-        buf["o"] = [None] + [A[3 * n :, t - 1, :] for t in range(1, T + 1)]
-        # C[:, t] = c_t (c_0 = 0, never overwritten); TC[:, t-1] = tanh(c_t)
-        buf["C"] = C = np.zeros((n, T + 1, N), dtype)
-        buf["c"] = [C[:, t, :] for t in range(T + 1)]
-        buf["TC"] = TC = np.empty((n, T, N), dtype)
-        buf["tc"] = [None] + [TC[:, t - 1, :] for t in range(1, T + 1)]
+        # The arrays the loop over time reads step by step are step-major, (T, rows, N), so that each step's
+        # block is contiguous; D (the deltas, (4n, T, N)) and H stay unit-major for the products after the loop.
+        buf["A"] = A = np.empty((T, 4 * n, N), dtype)  # A[t-1] = [i; f; g; o] at step t
+        buf["a"] = [None] + [A[t - 1] for t in range(1, T + 1)]
+        buf["i"] = [None] + [A[t - 1, :n] for t in range(1, T + 1)]
+        buf["f"] = [None] + [A[t - 1, n : 2 * n] for t in range(1, T + 1)]
+        buf["g"] = [None] + [A[t - 1, 2 * n : 3 * n] for t in range(1, T + 1)]
+        buf["o"] = [None] + [A[t - 1, 3 * n :] for t in range(1, T + 1)]
+        # C[t] = c_t (c_0 = 0, never overwritten); TC[t-1] = tanh(c_t)
+        buf["C"] = C = np.zeros((T + 1, n, N), dtype)
+        buf["c"] = [C[t] for t in range(T + 1)]
+        buf["TC"] = TC = np.empty((T, n, N), dtype)
+        buf["tc"] = [None] + [TC[t - 1] for t in range(1, T + 1)]
         buf["ig"] = np.empty((n, N), dtype)
         buf["dc"] = np.empty((n, N), dtype)
-        # backward: M[:, t-1] = o_t ∘ (1 − tanh²(c_t)), the path h_t → c_t
-        buf["M"] = M = np.empty((n, T, N), dtype)
-        buf["m"] = [None] + [M[:, t - 1, :] for t in range(1, T + 1)]
+        # backward: M[t-1] = o_t ∘ (1 − tanh²(c_t)), the path h_t → c_t
+        buf["M"] = M = np.empty((T, n, N), dtype)
+        buf["m"] = [None] + [M[t - 1] for t in range(1, T + 1)]
         # K = dz-coefficients of every gate, so that delta_t = [dc_t; dc_t; dc_t; dh_t] ∘ K_t (see backward)
-        buf["K"] = K = np.empty((4 * n, T, N), dtype)
-        K3 = K[: 3 * n].reshape(3, n, T, N)
+        buf["K"] = K = np.empty((T, 4 * n, N), dtype)
         D3 = buf["D"][: 3 * n].reshape(3, n, T, N)
-        buf["k_ifg"] = [None] + [K3[:, :, t - 1, :] for t in range(1, T + 1)]
-        buf["k_o"] = [None] + [K[3 * n :, t - 1, :] for t in range(1, T + 1)]
+        buf["k_ifg"] = [None] + [K[t - 1, : 3 * n].reshape(3, n, N) for t in range(1, T + 1)]
+        buf["k_o"] = [None] + [K[t - 1, 3 * n :] for t in range(1, T + 1)]
         buf["d_ifg"] = [None] + [D3[:, :, t - 1, :] for t in range(1, T + 1)]
         buf["d_o"] = [None] + [buf["D"][3 * n :, t - 1, :] for t in range(1, T + 1)]
         return buf
@@ -350,11 +350,12 @@ class LSTM(_Recurrent):
         self._buf = buf
         s, shift = buf["s"], buf["shift"]
         self._read_input(buf, a)
-        # s ∘ (Wx x_t + b) for all t at once: one product (4n, F) @ (F, T·N), into A (the gates overwrite it)
-        A2 = buf["A2"]
-        np.dot(params["Wx"], buf["X2"], out=A2)
-        A2 += params["b"][:, None]
-        A2 *= s
+        # s ∘ (Wx x_t + b) for all t at once: one product (4n, F) @ (F, T·N) (into D, free until the
+        # backward pass), then into A step-major (the gates overwrite it step by step)
+        D, A = buf["D"], buf["A"]
+        np.dot(params["Wx"], buf["X2"], out=buf["D2"])
+        np.add(D.transpose(1, 0, 2), params["b"][:, None], out=A)
+        A *= s
         Wh_s = np.multiply(params["Wh"], s, out=buf["Wh_s"])  # s ∘ Wh, once per batch
         gates, i, f, g, o = buf["a"], buf["i"], buf["f"], buf["g"], buf["o"]
         h, c, tc, tmp, ig = buf["h"], buf["c"], buf["tc"], buf["tmp"], buf["ig"]
@@ -378,13 +379,13 @@ class LSTM(_Recurrent):
         buf = self._buf
         n, T = self.n, self.T
         A, TC, K, M = buf["A"], buf["TC"], buf["K"], buf["M"]
-        I, Fg, G, O = A[:n], A[n : 2 * n], A[2 * n : 3 * n], A[3 * n :]
-        Cprev = buf["C"][:, :T, :]  # c_{t-1} for t = 1..T
+        I, Fg, G, O = A[:, :n], A[:, n : 2 * n], A[:, 2 * n : 3 * n], A[:, 3 * n :]  # (T, n, N) each
+        Cprev = buf["C"][:T]  # c_{t-1} for t = 1..T
         # What does not depend on the recursion, for every step at once:
         #   M   = o ∘ (1 − tanh²(c_t))               dh_t → dc_t
         #   K^i = g ∘ i(1−i),  K^f = c_{t-1} ∘ f(1−f),  K^g = i ∘ (1−g²)    dc_t → delta^{i,f,g}_t
         #   K^o = tanh(c_t) ∘ o(1−o)                 dh_t → delta^o_t
-        Ki, Kf, Kg, Ko = K[:n], K[n : 2 * n], K[2 * n : 3 * n], K[3 * n :]
+        Ki, Kf, Kg, Ko = K[:, :n], K[:, n : 2 * n], K[:, 2 * n : 3 * n], K[:, 3 * n :]
         np.square(TC, out=M)
         np.subtract(1, M, out=M)
         M *= O
