@@ -25,10 +25,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import interleave  # noqa: E402
-
-from handgrad.layers import LayerStack  # noqa: E402
-from handgrad.losses import get_loss  # noqa: E402
+from _timing import interleave
+from handgrad.layers import LayerStack
+from handgrad.losses import get_loss
 
 
 def digits_sequences():
