@@ -300,3 +300,53 @@ def test_derive_check_fails_for_a_wrong_backward_pass(monkeypatch):
     der = LayerDerivation("dense(3)-tanh-softplus-dense(2)", 4, "mse")
     assert any(type(x).__name__ == "ActivationLayer" for x in der.stack.layers)
     assert not der.check().ok
+
+
+# ------------------------------------------------------------------ every layer type together
+@st.composite
+def layer_stacks(draw):
+    """A small random stack of the layer types (images, sequences or vectors), ending in dense(k)."""
+    kind = draw(st.sampled_from(["image", "sequence", "vector"]))
+    act = st.sampled_from(["relu", "tanh", "sigmoid", "elu"])
+    parts: list[str] = []
+    if kind == "image":
+        C, H = draw(st.integers(1, 2)), draw(st.integers(4, 6))
+        shape = f"{C}x{H}x{H}"
+        parts.append(f"conv({draw(st.integers(1, 3))},3x3,pad=1)" + draw(st.sampled_from(["", "-relu", "-tanh"])))
+        if draw(st.booleans()):
+            parts += ["batchnorm", draw(act)]
+        parts.append(draw(st.sampled_from(["maxpool(2)", "avgpool(2)"])))
+        if draw(st.booleans()):
+            parts.append(f"conv(2,{draw(st.sampled_from(['1x1', '2x2']))})-{draw(act)}")
+    elif kind == "sequence":
+        T, F = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+        shape = f"{T}x{F}"
+        if draw(st.booleans()):
+            parts.append(f"{draw(st.sampled_from(['rnn', 'lstm']))}({draw(st.integers(1, 3))},seq)")
+        parts.append(f"{draw(st.sampled_from(['rnn', 'lstm']))}({draw(st.integers(1, 4))})")
+    else:
+        shape = str(draw(st.integers(1, 5)))
+        parts.append(f"dense({draw(st.integers(1, 5))})")
+        if draw(st.booleans()):
+            parts.append("batchnorm")
+        parts.append(draw(act))
+    if draw(st.booleans()):
+        parts.append("layernorm")
+    if draw(st.booleans()):
+        parts.append("dropout(0.3)")
+    parts.append(f"dense({draw(st.integers(2, 3))})")
+    return "-".join(parts), shape
+
+
+@given(stack=layer_stacks(), loss=st.sampled_from(["mse", "softmax_crossentropy"]), seed=st.integers(0, 2**16),
+       batch=st.integers(1, 3))  # fmt: skip
+def test_derive_check_passes_for_random_stacks_of_every_layer_type(stack, loss, seed, batch):
+    from handgrad.teaching.layers import LayerDerivation
+
+    spec, shape = stack
+    der = LayerDerivation(spec, shape, loss)
+    text = der.render()
+    for l in range(1, der.stack.n_layers + 1):
+        assert f"Layer {l}" in text
+    report = der.check(batch=batch, random_state=seed, max_entries=20)
+    assert report.ok, f"{spec} on {shape}:\n{report}"
