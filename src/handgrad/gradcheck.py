@@ -131,9 +131,15 @@ def numeric_gradients(
     return out
 
 
-def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> np.ndarray:
-    """Entrywise ``|g − n| / max(|g|, |n|, 1e-3 max|n|, 1e-300)``, as in the module docstring."""
-    floor = max(1e-3 * float(np.max(np.abs(numeric), initial=0.0)), 1e-300)
+def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """Entrywise ``|g − n| / max(|g|, |n|, 1e-3 max|n|, floor, 1e-300)``, as in the module docstring.
+
+    ``floor``: a scale below which differences are judged absolutely, e.g. a small fraction of the
+    largest gradient entry of the whole network, for a parameter whose gradient is exactly 0 (a
+    bias before batch normalisation, which the normalisation removes) and whose central
+    differences are rounding noise.
+    """
+    floor = max(1e-3 * float(np.max(np.abs(numeric), initial=0.0)), floor, 1e-300)
     return np.abs(analytic - numeric) / np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), floor)
 
 

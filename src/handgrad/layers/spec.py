@@ -83,8 +83,8 @@ def parse_layer(token: str, text: str = "") -> Layer:
             args.append(part)
     try:
         return REGISTRY[name](*args, **kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"layer {token!r}{where}: {exc}") from None
+    except (TypeError, ConfigError) as exc:
+        raise ConfigError(f"layer {token.strip()!r}{where}: {exc}") from None
 
 
 def parse(text: str) -> list[Layer]:

@@ -374,6 +374,10 @@ def train(
         bk = backend.NUMPY
     else:
         bk = backend.select(device, like=X)
+        if layered and bk is not backend.NUMPY:
+            raise ConfigError(
+                f"a network of layers (handgrad.layers) trains with NumPy on the CPU; got device {bk.device!r}"
+            )
         X, Y, sample_weight, validation_data = _to_host(X, Y, sample_weight, validation_data)
     rng = np.random.default_rng(random_state)
     data = _prepare_data(
