@@ -53,18 +53,18 @@ SEEDS = (0, 1, 2)
 CNN = "conv({f},3x3,pad=1)-relu-maxpool(2)-dense(64)-relu-dropout(0.2)"
 GRIDS: dict[str, list[dict]] = {
     "digits: CNN": [
-        dict(layers=CNN.format(f=f), scale=scale, weight_decay=wd, max_iter=epochs)
+        dict(layers=CNN.format(f=f), scale=scale, weight_decay=wd, batch_size=batch, max_iter=100)
         for f in (8, 16)
         for scale in ("standardise", "x/16")
         for wd in (1e-3, 1e-2)
-        for epochs in (100, 200)
+        for batch in (32, "auto")
     ],
     "digits: dense MLPClassifier() (reference)": [dict()],
     "digits: LSTM": [
-        dict(layers=f"lstm({n})", scale=scale, learning_rate=lr, max_iter=150, clip_norm=5.0)
+        dict(layers=f"lstm({n})", weight_decay=wd, batch_size=batch, learning_rate=3e-3, max_iter=100, clip_norm=5.0)
         for n in (32, 64)
-        for scale in ("standardise", "x/16")
-        for lr in (1e-3, 3e-3)
+        for wd in (1e-4, 1e-2)
+        for batch in (32, "auto")
     ],
     "sine: rnn": [dict(layers=f"rnn({n})", learning_rate=lr, clip_norm=5.0) for n in (16, 32) for lr in (1e-3, 3e-3)],
     "sine: lstm": [dict(layers=f"lstm({n})", learning_rate=lr, clip_norm=5.0) for n in (16, 32) for lr in (1e-3, 3e-3)],
