@@ -12,7 +12,7 @@ The models (the same architecture on both sides; the data of ``benchmarks/layers
   of the noisy sine (``20x1``: 20 steps of 1 value), MSE. PyTorch: ``nn.RNN(1, 32, batch_first=True)``
   (tanh) / ``nn.LSTM(1, 32, batch_first=True)``, the last step's output into ``Linear(32, 1)``.
 
-``--cnn-filters 16`` (repeatable) adds the CNN with that many filters.
+``--cnn-filters 16`` / ``--lstm-units 64`` (repeatable) add the digits CNN / LSTM of that width.
 
 What one "epoch" is, for each contender: one pass over the training rows in a fixed order
 (no shuffling), batches of B rows, each batch's gradient the mean over its rows, one Adam update
@@ -60,7 +60,7 @@ from layers_quality import digits, sine
 LR = 1e-3
 
 
-def models(cnn_filters: list[int]) -> dict[str, dict]:
+def models(cnn_filters: list[int], lstm_units: list[int] = ()) -> dict[str, dict]:
     """name -> the handgrad specification, input shape, task and the data."""
     Xd, _, yd, _ = digits()
     Xd = Xd / 16.0
@@ -71,9 +71,12 @@ def models(cnn_filters: list[int]) -> dict[str, dict]:
             spec=f"conv({f},3x3,pad=1)-relu-maxpool(2)-dense(64)-relu-dropout(0.2)-dense(10)",
             shape=(1, 8, 8), task="classification", X=Xd, y=yd, filters=f,
         )  # fmt: skip
-    out["digits LSTM lstm(32)"] = dict(spec="lstm(32)-dense(10)", shape=(8, 8), task="classification", X=Xd, y=yd)
-    out["sine RNN rnn(32)"] = dict(spec="rnn(32)-dense(1)", shape=(20, 1), task="regression", X=Xs, y=ys)
-    out["sine LSTM lstm(32)"] = dict(spec="lstm(32)-dense(1)", shape=(20, 1), task="regression", X=Xs, y=ys)
+    for n in [32, *[n for n in lstm_units if n != 32]]:
+        out[f"digits LSTM lstm({n})"] = dict(
+            spec=f"lstm({n})-dense(10)", shape=(8, 8), task="classification", X=Xd, y=yd, units=n
+        )
+    out["sine RNN rnn(32)"] = dict(spec="rnn(32)-dense(1)", shape=(20, 1), task="regression", X=Xs, y=ys, units=32)
+    out["sine LSTM lstm(32)"] = dict(spec="lstm(32)-dense(1)", shape=(20, 1), task="regression", X=Xs, y=ys, units=32)
     return out
 
 
@@ -116,8 +119,8 @@ def torch_model(m: dict):
     class Last(nn.Module):
         def __init__(self):
             super().__init__()
-            self.rec = cell(F, 32, batch_first=True)
-            self.out = nn.Linear(32, n_out)
+            self.rec = cell(F, m["units"], batch_first=True)
+            self.out = nn.Linear(m["units"], n_out)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             h, _ = self.rec(x)
@@ -202,6 +205,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--models", nargs="+", help="names (or unique prefixes) of the models to time")
     parser.add_argument("--cnn-filters", type=int, action="append", default=[], help="also time this CNN width")
+    parser.add_argument("--lstm-units", type=int, action="append", default=[], help="also time this digits LSTM width")
     parser.add_argument(
         "--torch-threads",
         nargs="+",
@@ -215,7 +219,7 @@ def main(argv=None) -> int:
 
     import torch  # noqa: F401  (imported before timing: its thread pool is created once)
 
-    all_models = models(args.cnn_filters)
+    all_models = models(args.cnn_filters, args.lstm_units)
 
     def pick(prefix: str) -> str:
         found = [name for name in all_models if name.startswith(prefix)]

@@ -57,7 +57,17 @@ def test_digits_splits_are_fixed_and_stratified():
     assert np.all(np.abs(np.bincount(yv) - 0.2 * np.bincount(ytr)) <= 1)
 
 
-@pytest.mark.parametrize("name", ["digits CNN conv(8)", "digits CNN conv(16)", "digits LSTM", "sine RNN", "sine LSTM"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "digits CNN conv(8)",
+        "digits CNN conv(16)",
+        "digits LSTM lstm(32)",
+        "digits LSTM lstm(64)",
+        "sine RNN",
+        "sine LSTM",
+    ],
+)
 def test_pytorch_models_have_handgrads_parameters(name):
     """The models timed against each other are the same networks: equal parameter counts and output shapes.
 
@@ -66,7 +76,7 @@ def test_pytorch_models_have_handgrads_parameters(name):
     torch = pytest.importorskip("torch")
     from handgrad.layers import LayerStack
 
-    models = bench_layers.models([16])
+    models = bench_layers.models([16], [64])
     (key,) = [k for k in models if k.startswith(name)]
     m = models[key]
     stack = LayerStack(m["spec"], m["shape"], random_state=0)
