@@ -350,3 +350,24 @@ def test_derive_check_passes_for_random_stacks_of_every_layer_type(stack, loss, 
         assert f"Layer {l}" in text
     report = der.check(batch=batch, random_state=seed, max_entries=20)
     assert report.ok, f"{spec} on {shape}:\n{report}"
+
+
+# ------------------------------------------------------------------ memory: refused with the figures, before allocating
+def test_a_stack_too_large_for_the_machine_is_refused_before_allocating():
+    from handgrad.errors import MemoryLimitError
+
+    with pytest.raises(MemoryLimitError, match=r"10,001,300,001 parameters needs about .* GiB"):
+        LayerStack("dense(100000)-dense(100000)-dense(1)", 10)
+    X = np.zeros((20, 3 * 500 * 500), np.float32)
+    with pytest.raises(MemoryLimitError, match=r"training the layers 'conv\(256,5x5,pad=2\)-dense\(1\)' on 20 rows"):
+        MLPRegressor(layers="conv(256,5x5,pad=2)", input_shape="3x500x500", max_iter=1).fit(X, np.zeros(20))
+
+
+def test_derive_check_too_large_is_one_line_and_exit_2():
+    out = subprocess.run(
+        [sys.executable, "-m", "handgrad", "derive", "--input-shape", "64x1000x1000", "--layers",
+         "conv(64,3x3)-dense(2)", "--check"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "needs about" in out.stderr and "GiB" in out.stderr
