@@ -354,7 +354,7 @@ def test_derive_check_passes_for_random_stacks_of_every_layer_type(stack, loss, 
 
 # ------------------------------------------------------------------ memory: refused with the figures, before allocating
 def test_a_stack_too_large_for_the_machine_is_refused_before_allocating():
-    from handgrad.errors import MemoryLimitError
+    from handgrad._memory import MemoryLimitError
 
     with pytest.raises(MemoryLimitError, match=r"10,001,300,001 parameters needs about .* GiB"):
         LayerStack("dense(100000)-dense(100000)-dense(1)", 10)
