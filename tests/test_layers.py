@@ -371,3 +371,17 @@ def test_derive_check_too_large_is_one_line_and_exit_2():
     )  # fmt: skip
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "needs about" in out.stderr and "GiB" in out.stderr
+
+
+def test_a_stack_file_is_format_version_2_so_that_older_readers_say_upgrade(tmp_path):
+    import json
+    import zipfile
+
+    from handgrad.modelfile import FORMAT_VERSION
+
+    path = _stack_file(tmp_path)
+    with zipfile.ZipFile(path) as zf:
+        name = next(n for n in zf.namelist() if "metadata" in n)
+    doc = json.loads(bytes(np.load(path)[name.removesuffix(".npy")]).decode())
+    assert doc["format_version"] == FORMAT_VERSION == 2
+    assert doc["architecture"]["layers"] == "dense(4)-relu-dense(1)" and doc["architecture"]["input_shape"] == [5]
