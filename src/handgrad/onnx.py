@@ -146,7 +146,6 @@ def _activation(g: _Graph, name: str, z: str, layer: int) -> str:
     )
 
 
-
 # ---------------------------------------------------------------------- layer stacks
 # Inside the graph a layer's output is held batch first, (N, *out_shape) — per sample the C order
 # of handgrad's shape, so that Flatten gives exactly the row a dense layer reads — except a sequence
