@@ -190,6 +190,25 @@ def test_lstm_gate_order_matters(sequence_data):
     assert not np.allclose(wrong, est.predict(X), rtol=1e-3)
 
 
+def test_an_lstm_graph_runs_on_zero_rows(sequence_data, tmp_path):
+    """onnxruntime aborts the process on an LSTM over zero sequences; the exported graph pads one and drops it.
+
+    Run in a subprocess: without the guard the abort would take pytest down with it.
+    """
+    X, y = sequence_data
+    est = MLPRegressor(layers="lstm(4,seq)-lstm(3)", input_shape="6x4", max_iter=2, random_state=0).fit(X, y)
+    est.to_onnx(tmp_path / "lstm.onnx")
+    code = (
+        "import numpy as np, onnxruntime as ort, sys; "
+        "s = ort.InferenceSession(sys.argv[1], providers=['CPUExecutionProvider']); "
+        "print(s.run(None, {'X': np.zeros((0, 24), np.float32)})[0].shape)"
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "lstm.onnx")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "(0,)"
+    close_in_float32(run(tmp_path / "lstm.onnx", X[:1])["predictions"], est.predict(X[:1]))
+
+
 # ------------------------------------------------------------------ classifiers
 @pytest.fixture(scope="module")
 def digits():

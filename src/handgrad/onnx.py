@@ -189,9 +189,15 @@ def _recurrent(g: _Graph, layer, params, A: str, layout: str, l: int) -> tuple[s
         op, extra = "LSTM", {}
     else:
         op, extra = "RNN", {"activations": ["Tanh"]}
+    X = _time_major(g, A, layout)
+    # NOTE: onnxruntime (1.32) aborts the whole process (std::terminate) on an LSTM over a batch of
+    # zero sequences; one sequence of zeros is appended to the batch and its output dropped after.
+    guard = op == "LSTM"
+    if guard:
+        X = g.op("Pad", [X, g.const("pad_one_sequence", [0, 0, 0, 0, 1, 0], np.int64)], f"x{l}_padded")
     # W (1, gates·n, F), R (1, gates·n, n), B (1, 2·gates·n) = [Wb; Rb]: handgrad's one bias b and Rb = 0
     inputs = [
-        _time_major(g, A, layout),
+        X,
         g.const(f"Wx{l}", Wx[None]),
         g.const(f"Wh{l}", Wh[None]),
         g.const(f"b{l}", np.concatenate([b, np.zeros_like(b)])[None]),
@@ -200,10 +206,15 @@ def _recurrent(g: _Graph, layer, params, A: str, layout: str, l: int) -> tuple[s
     if layer.seq:
         # Y (T, 1, N, n): every state, one direction → (T, N, n), time major for what follows
         g.nodes.append(g.helper.make_node(op, inputs, [Y], hidden_size=n, **extra))
-        return g.op("Squeeze", [Y, g.const("axis1", [1], np.int64)], f"a{l}"), _TIME
-    # Y_h (1, N, n): the last state h_T → (N, n)
-    g.nodes.append(g.helper.make_node(op, inputs, ["", Y_h], hidden_size=n, **extra))
-    return g.op("Squeeze", [Y_h, g.const("axis0", [0], np.int64)], f"a{l}"), _BATCH
+        out, layout, batch_axis = g.op("Squeeze", [Y, g.const("axis1", [1], np.int64)]), _TIME, 1
+    else:
+        # Y_h (1, N, n): the last state h_T → (N, n)
+        g.nodes.append(g.helper.make_node(op, inputs, ["", Y_h], hidden_size=n, **extra))
+        out, layout, batch_axis = g.op("Squeeze", [Y_h, g.const("axis0", [0], np.int64)]), _BATCH, 0
+    if guard:  # drop the appended sequence: [0, -1) along the batch axis
+        ints = (g.const("zero_i", [0], np.int64), g.const("minus_one", [-1], np.int64))
+        out = g.op("Slice", [out, *ints, g.const("batch_axis", [batch_axis], np.int64)], f"a{l}")
+    return out, layout
 
 
 def _layer(g: _Graph, layer, params, A: str, layout: str, l: int) -> tuple[str, str]:
