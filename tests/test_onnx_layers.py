@@ -268,6 +268,25 @@ def test_binary_classifier(layers, input_shape, image_data, sequence_data):
     assert np.array_equal(np.asarray(out["label"])[clear], est.predict(X)[clear])
 
 
+def test_multilabel_classifier_through_a_recurrent_layer(sequence_data):
+    X, y = sequence_data
+    S = (X - X.mean(0)) / X.std(0)
+    Y = np.column_stack([S[:, 0] > 0, S[:, 5] + S[:, 9] > 0, y > np.median(y)]).astype(int)
+    est = MLPClassifier(layers="rnn(6,seq)-lstm(4)", input_shape="6x4", max_iter=5, random_state=0).fit(X, Y)
+    out = run(est.to_onnx(), X)
+    close_in_float32(out["probabilities"], est.predict_proba(X))
+    z = est._network_output(X)
+    clear = (np.abs(z) > 1e-4).all(axis=1)
+    assert clear.mean() > 0.9
+    assert np.array_equal(out["label"][clear], est.predict(X)[clear])
+
+
+def test_float32_layer_stack(image_data):
+    X, y = image_data
+    est = check_regressor("conv(3,3x3,pad=1)-relu-batchnorm-avgpool(2)-layernorm", "2x7x7", X, y, dtype="float32")
+    assert est.network_.dtype == np.float32
+
+
 def test_metadata_names_the_layers(image_data, tmp_path):
     X, y = image_data
     est = MLPRegressor(layers="conv(2,3x3)-relu-maxpool(2)", input_shape="2x7x7", max_iter=2, random_state=0)
