@@ -350,3 +350,38 @@ def test_derive_check_passes_for_random_stacks_of_every_layer_type(stack, loss, 
         assert f"Layer {l}" in text
     report = der.check(batch=batch, random_state=seed, max_entries=20)
     assert report.ok, f"{spec} on {shape}:\n{report}"
+
+
+# ------------------------------------------------------------------ memory: refused with the figures, before allocating
+def test_a_stack_too_large_for_the_machine_is_refused_before_allocating():
+    from handgrad._memory import MemoryLimitError
+
+    with pytest.raises(MemoryLimitError, match=r"10,001,300,001 parameters needs about .* GiB"):
+        LayerStack("dense(100000)-dense(100000)-dense(1)", 10)
+    X = np.zeros((20, 3 * 500 * 500), np.float32)
+    with pytest.raises(MemoryLimitError, match=r"training the layers 'conv\(256,5x5,pad=2\)-dense\(1\)' on 20 rows"):
+        MLPRegressor(layers="conv(256,5x5,pad=2)", input_shape="3x500x500", max_iter=1).fit(X, np.zeros(20))
+
+
+def test_derive_check_too_large_is_one_line_and_exit_2():
+    out = subprocess.run(
+        [sys.executable, "-m", "handgrad", "derive", "--input-shape", "64x1000x1000", "--layers",
+         "conv(64,3x3)-dense(2)", "--check"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "needs about" in out.stderr and "GiB" in out.stderr
+
+
+def test_a_stack_file_is_format_version_2_so_that_older_readers_say_upgrade(tmp_path):
+    import json
+    import zipfile
+
+    from handgrad.modelfile import FORMAT_VERSION
+
+    path = _stack_file(tmp_path)
+    with zipfile.ZipFile(path) as zf:
+        name = next(n for n in zf.namelist() if "metadata" in n)
+    doc = json.loads(bytes(np.load(path)[name.removesuffix(".npy")]).decode())
+    assert doc["format_version"] == FORMAT_VERSION == 2
+    assert doc["architecture"]["layers"] == "dense(4)-relu-dense(1)" and doc["architecture"]["input_shape"] == [5]

@@ -597,6 +597,7 @@ class _BaseMLP:
         # One generator per cold start: each initialisation draws from it, then
         # every training call takes a fresh seed from it (reproducible end to end).
         self._rng = as_generator(self.random_state)
+        self._n_rows = X.shape[0]
         self.x_mean_, self.x_scale_ = scaling_stats(X, w, enabled=self.scale_inputs)
         self._set_target_scaling(Y, w)
 
@@ -643,7 +644,13 @@ class _BaseMLP:
         act = get_activation(output_activation).name
         spec = f"{self.layers}-dense({n_outputs})" + ("" if act == "identity" else f"-{act}")
         init = "auto" if self.init == "auto" else self.init
-        return LayerStack(spec, shape, init=init, random_state=self._rng, dtype=np.dtype(self.dtype))
+        stack = LayerStack(spec, shape, init=init, random_state=self._rng, dtype=np.dtype(self.dtype))
+        check_memory(
+            stack.estimate_bytes(self._batch_size(self._n_rows)) + 2 * self._n_rows * n_inputs * stack.dtype.itemsize,
+            f"training the layers {stack.spec!r} on {self._n_rows} rows",
+            hint="use fewer or smaller layers, or a smaller batch_size",
+        )
+        return stack
 
     def _set_target_scaling(self, Y: np.ndarray, w: np.ndarray | None) -> None:
         """Regressor: standardise targets; classifier: nothing (overridden)."""

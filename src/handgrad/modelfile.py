@@ -65,8 +65,13 @@ from .network import Network, parameter_names
 #: Format names written in ``__metadata__["format"]``.
 MODEL_FORMAT = "handgrad-model"
 ARRAYS_FORMAT = "handgrad-arrays"
-#: The version this handgrad writes; it reads versions 1..FORMAT_VERSION.
-FORMAT_VERSION = 1
+#: The newest version this handgrad writes; it reads versions 1..FORMAT_VERSION. A fully connected
+#: network is written as version 1 (what every handgrad since the first release reads); a stack of
+#: layers (:mod:`handgrad.layers`) as version 2, so that a handgrad older than the layers says
+#: "upgrade handgrad" instead of misreading its architecture.
+FORMAT_VERSION = 2
+#: The version of a file holding a fully connected network, and of a checkpoint (save_arrays_json).
+BASE_FORMAT_VERSION = 1
 METADATA_KEY = "__metadata__"
 #: Keys of the JSON document that the file layer owns (callers cannot set them).
 RESERVED_KEYS = ("format", "format_version", "handgrad_version", "architecture", "arrays")
@@ -145,7 +150,7 @@ def save_arrays_json(path, arrays: Mapping[str, np.ndarray], metadata: Mapping[s
     """
     document = {
         "format": ARRAYS_FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": BASE_FORMAT_VERSION,
         "handgrad_version": _version(),
         "metadata": dict(metadata),
     }
@@ -206,7 +211,7 @@ def save_model(
     _check_model_metadata(metadata, network.layer_sizes, where="metadata")
     document = {
         "format": MODEL_FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": BASE_FORMAT_VERSION,
         "handgrad_version": _version(),
         "architecture": {
             "layer_sizes": network.layer_sizes,
@@ -668,6 +673,7 @@ def read_metadata(path) -> dict[str, Any]:
 
 __all__ = [
     "ARRAYS_FORMAT",
+    "BASE_FORMAT_VERSION",
     "FORMAT_VERSION",
     "METADATA_KEY",
     "MODEL_FORMAT",

@@ -115,6 +115,14 @@ class Layer:
             else:
                 target[...] = 0.0
 
+    def work_values(self) -> int:
+        """About how many numbers per sample the layer's forward and backward passes hold (for memory checks).
+
+        By default its input, output and their gradients, twice over; layers that hold more (a
+        convolution's windows, a recurrent layer's steps) say so.
+        """
+        return 4 * (int(np.prod(self.in_shape, dtype=np.int64)) + int(np.prod(self.out_shape, dtype=np.int64)))
+
     def state(self) -> dict[str, np.ndarray]:
         """Arrays that are not trained but belong to the model (batch normalisation's running statistics)."""
         return {}

@@ -165,6 +165,14 @@ class Conv2D(Layer):
         self._buffers = {}
         return self.out_shape
 
+    def work_values(self) -> int:
+        # the windows (im2col) and their gradient beside the input, z, a and their gradients
+        return (
+            super().work_values()
+            + 2 * self.n_window * self.out_hw[0] * self.out_hw[1]
+            + 2 * int(np.prod(self.out_shape))
+        )
+
     def parameter_specs(self) -> list[ParamSpec]:
         return [
             ParamSpec("W", (self.filters, self.n_window), "weight", fan_in=self.n_window, fan_out=self.filters),

@@ -113,6 +113,7 @@ class Dropout(Layer):
     def __init__(self, p):
         self.p = _number("dropout", "the drop probability p", p, 0.0, 1.0, high_open=True)
         self._rng = np.random.default_rng(0)
+        self._buffers = _Buffers()
         self._mask: np.ndarray | None = None  # m / (1 − p) of the last training forward, None after inference
 
     def reseed(self, rng: np.random.Generator) -> None:
@@ -125,11 +126,12 @@ class Dropout(Layer):
             return a  # inference: the identity
         # NOTE: one uniform draw per value, turned in place into the scaled mask m / (1 − p):
         # u >= p has probability 1 − p (m = 1, kept), u < p has probability p (m = 0, dropped).
-        mask = self._rng.random(a.shape, dtype=a.dtype)
+        bufs = self._buffers(a.shape, a.dtype)
+        mask = self._rng.random(a.shape, dtype=a.dtype, out=_Buffers.get(bufs, "mask", a.shape, a.dtype))
         np.greater_equal(mask, self.p, out=mask)
         mask *= 1.0 / (1.0 - self.p)
         self._mask = mask
-        return a * mask  # a_l = a_{l-1} ∘ m / (1 − p)
+        return np.multiply(a, mask, out=_Buffers.get(bufs, "a", a.shape, a.dtype))  # a_l = a_{l-1} ∘ m / (1 − p)
 
     def backward(self, grad_out, params, grads, need_input):
         """``dJ/da_{l-1}`` (*in_shape, N) from ``dJ/da_l`` (*in_shape, N) (``grad_out`` overwritten while training)."""

@@ -104,6 +104,11 @@ class _Recurrent(Layer):
         self._buffers = {}
         return self.out_shape
 
+    def work_values(self) -> int:
+        # every step's pre-activations, states and deltas (4n of each for the LSTM's gates)
+        T = self.in_shape[0]
+        return super().work_values() + 8 * T * (4 if self.kind == "lstm" else 1) * self.n
+
     def parameter_specs(self) -> list[ParamSpec]:
         m = self.gates * self.n
         return [

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from .._memory import check_memory
 from .._validation import check_sample_weight, check_X, check_Y
 from ..errors import ConfigError, ShapeError
 from ..init import INITS, as_generator
@@ -146,6 +147,13 @@ class LayerStack:
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise ConfigError(f"dtype must be float32 or float64, got {dtype}")
+        # Refused before allocating (a MemoryLimitError with the figures, not a MemoryError): the
+        # parameters, and in training their gradient, the optimizer's two state slots and a best copy.
+        check_memory(
+            6 * self.layout.size * dtype.itemsize,
+            f"a network of layers {to_text(self.layers)!r} with {self.layout.size:,} parameters",
+            hint="use fewer or smaller layers",
+        )
         self.theta = np.zeros(self.layout.size, dtype)
         self._bind()
         rng = as_generator(random_state)
@@ -157,6 +165,12 @@ class LayerStack:
                 raise ConfigError(f"unknown init {init!r}; expected 'auto' or one of {sorted(INITS)}")
             layer.initialise(params, rng, scheme)
         self.reseed(rng)
+
+    def estimate_bytes(self, N: int) -> int:
+        """Bytes that training on batches of ``N`` samples allocates: the parameters with their gradient,
+        optimizer state and best copy, and every layer's arrays for ``N`` samples (:meth:`Layer.work_values`)."""
+        per_sample = sum(layer.work_values() for layer in self.layers)
+        return int(self.dtype.itemsize) * (6 * self.layout.size + N * per_sample)
 
     def _bind(self) -> None:
         #: ``params[l-1]``: layer l's parameters by name, views of ``theta``.

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._memory import check_memory
 from ..errors import ConfigError
 from ..gradcheck import numeric_gradients, relative_error
 from ..layers import LayerStack
@@ -146,6 +147,10 @@ class LayerDerivation:
         random_state = check_setting("random_state", random_state, "seed")
         eps = check_setting("eps", eps)
         tol = check_setting("tol", tol)
+        check_memory(
+            8 * self.stack.estimate_bytes(batch),  # the network, its float64 copy and the check's gradients
+            f"checking the derivation of {self.stack.spec!r} on a batch of {batch}",
+        )
         rng = np.random.default_rng(random_state)
         net = LayerStack(self.stack.spec, self.stack.input_shape, random_state=rng)
         # Every bias, shift and scale off its initial 0 or 1, so that a formula that dropped one is caught.

@@ -126,6 +126,11 @@ class Step:
         the data, they stay on the host and are copied in chunks of whole batches; the same numbers.
     """
 
+    #: Whether the network is a stack of layers (:mod:`handgrad.layers`), and gradient clipping: set by
+    #: ``__init__`` (class defaults for subclasses with their own, :class:`ChunkedStep`).
+    layered = False
+    clip_norm: float | None = None
+
     def __init__(
         self,
         network: Network | BlockParameters,
