@@ -58,6 +58,7 @@ def main(argv=None) -> int:
             def score(model, tr=tr, te=te):
                 p = model.predict(te.X)
                 return {"test MSE": float(np.mean((p - te.y) ** 2))}
+
             y_train = tr.y
         else:
             tr = load_csv(seed_file("smoke", "train"), target="smoking")
@@ -70,6 +71,7 @@ def main(argv=None) -> int:
             def score(model, va=va, te=te, new=new):
                 return {"valid acc": float(np.mean(model.predict(va.X) == va.y)),
                         "new-test acc": float(np.mean(model.predict(te.X[new]) == te.y[new]))}  # fmt: skip
+
             y_train = tr.y
         for seed in args.seeds:
             order = list(contenders) if seed % 2 == 0 else list(contenders)[::-1]  # interleaved, alternating

@@ -240,7 +240,9 @@ def test_latex_document_is_well_formed():
     body = re.sub(r"\\[{}]", "", tex)
     assert body.count("{") == body.count("}")
     assert r"\resizebox{\linewidth}" in tex  # the long expanded formulas are scaled, not clipped
-    assert "expanded\\_layer" in tex  # identifiers escaped in prose (was backprop_from_cache, a function the engine no longer has)
+    assert (
+        "expanded\\_layer" in tex
+    )  # identifiers escaped in prose (was backprop_from_cache, a function the engine no longer has)
     assert tex.isascii()  # compiles with pdflatex, no Unicode set-up needed
 
 

@@ -62,7 +62,9 @@ def test_same_csv_same_model_through_cli_and_regressor(data_dir, tmp_path):
     lines = (data_dir / "house" / "train_house.csv").read_text().splitlines(keepends=True)[:301]
     (tmp_path / "train.csv").write_text("".join(lines))
     run_cli("train", "--train", "train.csv", "--target", "price", "--seed", 7, "-o", "m.npz", "--quiet", cwd=tmp_path)
-    df = pd.read_csv(tmp_path / "train.csv", float_precision="round_trip")  # NOTE: the exact numbers (pandas' fast parser is 1 ulp off on some)
+    df = pd.read_csv(
+        tmp_path / "train.csv", float_precision="round_trip"
+    )  # NOTE: the exact numbers (pandas' fast parser is 1 ulp off on some)
     est = MLPRegressor(random_state=7).fit(df.drop(columns="price"), df["price"])
     cli = handgrad.load(tmp_path / "m.npz")
     assert cli.get_params() == est.get_params()  # every hyper-parameter: the one table of defaults
