@@ -16,6 +16,7 @@ all), interleaved with the other contender, the same seeds for both, medians ove
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -24,6 +25,7 @@ import numpy as np
 
 from handgrad import MLPClassifier, MLPRegressor
 from handgrad.data import load_csv, seed_file
+from handgrad.training import compiled
 
 
 def smoke_new_test_rows(train, test) -> np.ndarray:
@@ -45,8 +47,10 @@ def main(argv=None) -> int:
     from sklearn.preprocessing import StandardScaler
 
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
-    print("| set | contender | seed | fit s | epochs | score |")
-    print("| --- | --- | ---: | ---: | ---: | --- |")
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
+    print()
+    print("| set | contender | seed | fit s | epochs | score | engine |")
+    print("| --- | --- | ---: | ---: | ---: | --- | --- |")
     summary = {}
     for name in args.sets:
         if name == "house":
@@ -81,8 +85,10 @@ def main(argv=None) -> int:
                 est = model[-1] if hasattr(model, "steps") else model
                 sc = score(model)
                 summary.setdefault((name, who), []).append((seconds, sc))
+                # handgrad's engine: "auto" loads Numba (the compiled epoch) only for a training it picks it for.
+                engine = "" if who != "handgrad" else ("compiled" if compiled._compiled is not None else "numpy")
                 print(f"| {name} | {who} | {seed} | {seconds:.2f} | {est.n_iter_} | "
-                      + ", ".join(f"{k} {v:.4f}" for k, v in sc.items()) + " |", flush=True)  # fmt: skip
+                      + ", ".join(f"{k} {v:.4f}" for k, v in sc.items()) + f" | {engine} |", flush=True)  # fmt: skip
     print()
     print("| set | contender | median fit s | median scores | speed-up of handgrad |")
     print("| --- | --- | ---: | --- | ---: |")
@@ -92,6 +98,8 @@ def main(argv=None) -> int:
         scores = ", ".join(f"{k} {np.median([r[1][k] for r in runs]):.4f}" for k in keys)
         ref = float(np.median([r[0] for r in summary[(name, "handgrad")]]))
         print(f"| {name} | {who} | {t:.2f} | {scores} | {t / ref:.2f}× |")
+    print()
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

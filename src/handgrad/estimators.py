@@ -136,7 +136,7 @@ from .preprocessing import (
     standardise,
     unstandardise,
 )
-from .training import History, get_optimizer, train
+from .training import History, cosine, get_optimizer, train
 from .training.split import validation_split
 
 __all__ = ["DEFAULTS", "Defaults", "MLPClassifier", "MLPRegressor", "NotFittedError", "load"]
@@ -259,6 +259,21 @@ class FitHooks:
 
 
 _NO_HOOKS = FitHooks()
+
+
+@dataclass(frozen=True)
+class _FromCallStart:
+    """A learning-rate schedule counted from the first epoch of one ``fit`` call.
+
+    (:func:`~handgrad.training.train` counts a schedule's epochs across the whole history, so
+    that a ``warm_start`` fit continues it; ``lr_schedule="auto"`` anneals each call anew.)
+    """
+
+    schedule: Any
+    start: int
+
+    def lr_at(self, epoch: int, base_lr: float) -> float:
+        return self.schedule.lr_at(max(0, epoch - self.start), base_lr)
 _NOT_FITTED_CACHE: dict[type, type] = {}
 
 
@@ -669,7 +684,23 @@ class _BaseMLP:
             message = str(exc).replace(f" at row {i},", f" at row {int(where['rows'][i])},", 1)
             raise NonFiniteError(f"{where['where']}: {message}" if where["where"] else message) from None
 
-    def _run(self, X, Y, w, *, epochs: int, early_stopping: bool, stratify=None, validation=None, hooks=_NO_HOOKS):
+    def _lr_schedule(self, epochs: int, incremental: bool, hooks: FitHooks):
+        """The ``lr_schedule`` of one call: ``"auto"`` (:data:`DEFAULTS`) is cosine decay from the base
+        rate to 0 over this ``fit`` call's ``epochs`` (each ``warm_start`` fit anneals again), and the
+        constant base rate for ``partial_fit``; anything else is passed to ``train()`` as it is."""
+        if not (isinstance(self.lr_schedule, str) and self.lr_schedule == "auto"):
+            return self.lr_schedule
+        if incremental:
+            return None
+        # NOTE: train() counts a schedule's epochs from the start of the history; a resumed call
+        # (the command line's --resume of its own cold fit) restores a history that began with it.
+        start = 0 if hooks.resume is not None else len(self.history_)
+        return _FromCallStart(cosine(total=max(1, int(epochs))), start)
+
+    def _run(
+        self, X, Y, w, *, epochs: int, early_stopping: bool, stratify=None, validation=None, hooks=_NO_HOOKS,
+        incremental=False,
+    ):  # fmt: skip
         """Train ``network_`` for up to ``epochs`` epochs on (X, Y) in the network's units.
 
         ``validation``: ``(X_val, Y_val, w_val)`` in the same units, or None; without it,
@@ -680,6 +711,7 @@ class _BaseMLP:
         check_precision(Y, dtype, what="y")  # a target beyond float32 (raw, scale_target=False)
         Y = Y.astype(dtype, copy=False)
         self._optimizer.lr = self._base_lr  # a schedule counts from the base rate, not from where it left off
+        schedule = self._lr_schedule(epochs, incremental, hooks)
         seed = int(self._rng.integers(2**63 - 1))  # a new, reproducible batch order for every call
         # NOTE: one generator for the split and then train()'s shuffling (train continues it).
         rng = np.random.default_rng(seed)
@@ -711,7 +743,7 @@ class _BaseMLP:
                 patience=int(self.patience),
                 min_delta=float(self.min_delta),
                 restore_best=bool(self.restore_best),
-                lr_schedule=self.lr_schedule,
+                lr_schedule=schedule,
                 weight_decay=0.0,  # already inside self._optimizer
                 sample_weight=w,
                 metric=hooks.metric,
@@ -792,7 +824,8 @@ class _BaseMLP:
         Yn = self._target_to_network(Y)
         early = False if incremental else self._use_early_stopping(validation is not None)
         epochs = 1 if incremental else int(self.max_iter)
-        run = {"epochs": epochs, "early_stopping": early, "stratify": stratify, "validation": validation}
+        run = {"epochs": epochs, "early_stopping": early, "stratify": stratify, "validation": validation,
+               "incremental": incremental}  # fmt: skip
         if not cold:
             self._run(X, Yn, w, hooks=hooks, **run)
             return self
@@ -897,7 +930,8 @@ class _BaseMLP:
                 epochs=int(self.max_iter), batch_size=self._batch_size(cache.n_rows), shuffle=bool(self.shuffle),
                 random_state=rng, validation_data=validation_data, early_stopping=early,
                 patience=int(self.patience), min_delta=float(self.min_delta), restore_best=bool(self.restore_best),
-                lr_schedule=self.lr_schedule, weight_decay=0.0, metric=hooks.metric,
+                lr_schedule=self._lr_schedule(int(self.max_iter), False, hooks), weight_decay=0.0,
+                metric=hooks.metric,
                 callbacks=list(hooks.callbacks), verbose=int(self.verbose),
                 progress=hooks.progress if hooks.progress is not None else (None if self.verbose else False),
                 history=self.history_, checkpoint_every=hooks.checkpoint_every, on_checkpoint=hooks.on_checkpoint,
