@@ -228,8 +228,8 @@ def register(subparsers) -> None:
         "--weight-decay",
         type=float,
         metavar="LAMBDA",
-        help="L2 on the weights (decoupled for adamw); default: 3e-3 for regression, 1e-4 for classification, "
-        "as the estimators (measured in docs/results.md); 0 with --seed-compatible",
+        help="L2 on the weights (decoupled for adamw); default: min(3e-2, 10 / rows) for regression, "
+        "min(1e-2, 10 / rows) for classification, as the estimators (docs/results.md); 0 with --seed-compatible",
     )
     o.add_argument(
         "--lr-schedule", choices=SCHEDULES, help="learning-rate schedule (default: cosine decay to 0 over the run)"
