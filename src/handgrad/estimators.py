@@ -653,6 +653,9 @@ class _BaseMLP:
             kw["momentum"] = float(self.momentum)
         return get_optimizer(self.optimizer, self.network_.parameters(), **kw)
 
+    def _task(self) -> str:
+        return "regression" if self._estimator_type == "regressor" else "classification"
+
     def _initialise(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None) -> None:
         """Cold start: validated settings, the generator, the scaling statistics."""
         self._check_hyperparameters()
@@ -667,8 +670,7 @@ class _BaseMLP:
         # One generator per cold start: each initialisation draws from it, then
         # every training call takes a fresh seed from it (reproducible end to end).
         self._rng = as_generator(self.random_state)
-        task = "regression" if self._estimator_type == "regressor" else "classification"
-        self.weight_decay_ = DEFAULTS.weight_decay_for(X.shape[0], self.weight_decay, task)
+        self.weight_decay_ = DEFAULTS.weight_decay_for(X.shape[0], self.weight_decay, self._task())
         self.x_mean_, self.x_scale_ = scaling_stats(X, w, enabled=self.scale_inputs)
         self._set_target_scaling(Y, w)
 
@@ -949,6 +951,7 @@ class _BaseMLP:
             self.x_mean_, self.x_scale_ = (mean[:nf], scale[:nf]) if self.scale_inputs else (np.zeros(nf), np.ones(nf))
             self._set_stream_target_scaling(mean[nf:], scale[nf:])
             self._rng = as_generator(self.random_state)
+            self.weight_decay_ = DEFAULTS.weight_decay_for(cache.n_rows, self.weight_decay, self._task())
             validation = None
             if hooks.validation_data is not None:
                 Xv = self._validate_X(hooks.validation_data[0], reset=False)
