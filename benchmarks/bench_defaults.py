@@ -11,11 +11,16 @@ all), interleaved with the other contender, the same seeds for both, medians ove
   training rows: ``../shared/data/DATA.md``).
 
     python benchmarks/bench_defaults.py --seeds 0 1 2
+    python benchmarks/bench_defaults.py --seeds 0 1 2 --one-thread   # on a machine busy with other jobs
+
+The "engine" column says whether handgrad's ``engine="auto"`` loaded the compiled epoch (Numba).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
 import warnings
@@ -24,6 +29,7 @@ import numpy as np
 
 from handgrad import MLPClassifier, MLPRegressor
 from handgrad.data import load_csv, seed_file
+from handgrad.training import compiled
 
 
 def smoke_new_test_rows(train, test) -> np.ndarray:
@@ -37,16 +43,26 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--sets", nargs="+", default=["house", "smoke"])
+    parser.add_argument(
+        "--one-thread",
+        action="store_true",
+        help="BLAS limited to one thread for both contenders (threadpoolctl): on a machine busy with other "
+        "jobs, scikit-learn's BLAS threads otherwise contend with them (handgrad limits its own)",
+    )
     args = parser.parse_args(argv)
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier as SkC
     from sklearn.neural_network import MLPRegressor as SkR
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
-    print("| set | contender | seed | fit s | epochs | score |")
-    print("| --- | --- | ---: | ---: | ---: | --- |")
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)"
+          + ("; BLAS one thread for both" if args.one_thread else ""))  # fmt: skip
+    print()
+    print("| set | contender | seed | fit s | epochs | score | engine |")
+    print("| --- | --- | ---: | ---: | ---: | --- | --- |")
     summary = {}
     for name in args.sets:
         if name == "house":
@@ -77,14 +93,17 @@ def main(argv=None) -> int:
             order = list(contenders) if seed % 2 == 0 else list(contenders)[::-1]  # interleaved, alternating
             for who in order:
                 model = contenders[who](seed)
-                t0 = time.perf_counter()
-                model.fit(tr.X, y_train)
-                seconds = time.perf_counter() - t0
+                with threadpool_limits(1) if args.one_thread else contextlib.nullcontext():
+                    t0 = time.perf_counter()
+                    model.fit(tr.X, y_train)
+                    seconds = time.perf_counter() - t0
                 est = model[-1] if hasattr(model, "steps") else model
                 sc = score(model)
                 summary.setdefault((name, who), []).append((seconds, sc))
+                # handgrad's engine: "auto" loads Numba (the compiled epoch) only for a training it picks it for.
+                engine = "" if who != "handgrad" else ("compiled" if compiled._compiled is not None else "numpy")
                 print(f"| {name} | {who} | {seed} | {seconds:.2f} | {est.n_iter_} | "
-                      + ", ".join(f"{k} {v:.4f}" for k, v in sc.items()) + " |", flush=True)  # fmt: skip
+                      + ", ".join(f"{k} {v:.4f}" for k, v in sc.items()) + f" | {engine} |", flush=True)  # fmt: skip
     print()
     print("| set | contender | median fit s | median scores | speed-up of handgrad |")
     print("| --- | --- | ---: | --- | ---: |")
@@ -94,6 +113,8 @@ def main(argv=None) -> int:
         scores = ", ".join(f"{k} {np.median([r[1][k] for r in runs]):.4f}" for k in keys)
         ref = float(np.median([r[0] for r in summary[(name, "handgrad")]]))
         print(f"| {name} | {who} | {t:.2f} | {scores} | {t / ref:.2f}× |")
+    print()
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import sys
@@ -294,7 +295,7 @@ def _seed_sets(max_train: int, smoke_train: int) -> tuple[list[Data], str]:
 
 
 # ------------------------------------------------------------------ models
-def _model(name: str, task: str, seed: int, quick: bool):
+def _model(name: str, task: str, seed: int, quick: bool, params=None):
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.neural_network import MLPClassifier as SkMLPClassifier
@@ -306,10 +307,14 @@ def _model(name: str, task: str, seed: int, quick: bool):
 
     reg = task == "regression"
     epochs = {"max_iter": 10} if quick else {}
+    params = params or {}
+    if set(params) <= {"regression", "classification"}:  # per task
+        params = params.get(task, {})
+    candidate = {**epochs, **params}  # --params: hyper-parameters tried against the defaults
     if name == "handgrad":
-        return (MLPRegressor if reg else MLPClassifier)(random_state=seed, **epochs)
+        return (MLPRegressor if reg else MLPClassifier)(random_state=seed, **candidate)
     if name == "handgrad_es":
-        return (MLPRegressor if reg else MLPClassifier)(early_stopping=True, random_state=seed, **epochs)
+        return (MLPRegressor if reg else MLPClassifier)(early_stopping=True, random_state=seed, **candidate)
     if name == "sklearn_mlp":
         return make_pipeline(
             StandardScaler(), (SkMLPRegressor if reg else SkMLPClassifier)(random_state=seed, **epochs)
@@ -370,13 +375,13 @@ def _folds(data: Data, k: int, seed: int):
         yield train, {"cv": (data.X[test], data.y[test])}
 
 
-def _job(data_name, task, model_name, seed, fold, X, y, tests, quick):
+def _job(data_name, task, model_name, seed, fold, X, y, tests, quick, params=None):
     """Fit one model on (X, y); the metrics on each held-out set. Runs in a worker process."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, r2_score
     from threadpoolctl import threadpool_limits
 
-    model = _model(model_name, task, seed, quick)
+    model = _model(model_name, task, seed, quick, params)
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", UserWarning)
@@ -615,7 +620,17 @@ def main(argv=None) -> int:
     p.add_argument("--smoke-train", type=int, default=8000, help="rows of train_smoke.csv used (of 42,500)")
     p.add_argument("--output", type=Path, default=RESULTS, help="the Markdown file to update between the markers")
     p.add_argument("--no-write", action="store_true", help="print the tables only")
+    p.add_argument(
+        "--params",
+        type=json.loads,
+        default=None,
+        metavar="JSON",
+        help='candidate defaults: hyper-parameters for "handgrad" and "handgrad_es" instead of the defaults, '
+        'e.g. \'{"max_iter": 50}\', or per task: \'{"regression": {...}, "classification": {...}}\' (printed only)',
+    )
     args = p.parse_args(argv)
+    if args.params:
+        args.no_write = True
     if args.quick:
         args.seeds, args.folds, args.max_rows = args.seeds[:1], 2, 150
         args.house_train, args.smoke_train = 300, 300
@@ -640,7 +655,9 @@ def main(argv=None) -> int:
                     tests = {k: (v[0][:150], v[1][:150]) for k, v in tests.items()}
                 for m in args.models:
                     cost = len(train) * d.X.shape[1] ** 0.5 * (6 if m == "handgrad_tuned" else 1)
-                    jobs.append((cost, (d.name, d.task, m, seed, fold, d.X[train], d.y[train], tests, args.quick)))
+                    jobs.append(
+                        (cost, (d.name, d.task, m, seed, fold, d.X[train], d.y[train], tests, args.quick, args.params))
+                    )
     jobs.sort(key=lambda j: -j[0])  # the longest first, so the two workers finish together
     print(f"{len(datasets)} data sets, {len(jobs)} fits, {args.jobs} at a time", file=sys.stderr)
     done = Parallel(n_jobs=args.jobs, verbose=5 if not args.quick else 0)(delayed(_job)(*j[1]) for j in jobs)

@@ -166,7 +166,7 @@ def test_partial_fit_is_one_epoch_and_keeps_adam_moments():
     Xs, ys = standardise(X), standardise(y[:, None])
     net = Network([1, 8, 1], activation="relu", init="he", random_state=np.random.default_rng(0))
     start = net.copy()
-    train(net, Xs, ys, optimizer=Adam(net.parameters(), lr=0.01, weight_decay=est.weight_decay),
+    train(net, Xs, ys, optimizer=Adam(net.parameters(), lr=0.01, weight_decay=est.weight_decay_),
           epochs=2, batch_size=16, shuffle=False)  # fmt: skip
     for got, want in zip(est.network_.parameters(), net.parameters()):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
@@ -175,7 +175,7 @@ def test_partial_fit_is_one_epoch_and_keeps_adam_moments():
     # comparison above would have caught it.
     other = start.copy()
     for _ in range(2):
-        train(other, Xs, ys, optimizer="adam", lr=0.01, weight_decay=est.weight_decay,
+        train(other, Xs, ys, optimizer="adam", lr=0.01, weight_decay=est.weight_decay_,
               epochs=1, batch_size=16, shuffle=False)  # fmt: skip
     assert not np.allclose(other.weights[0], net.weights[0], rtol=1e-9)
 
@@ -194,7 +194,9 @@ def test_partial_fit_classifier_needs_classes_first_and_accepts_unseen_later():
 # -------------------------------------------------- semantics: warm_start
 def test_warm_start_runs_max_iter_more_epochs_with_optimizer_state():
     X, y = _sine()
-    kw = dict(hidden_layer_sizes=(8,), learning_rate=0.01, batch_size=16, shuffle=False, random_state=0)
+    # lr_schedule=None: the default "auto" schedule anneals each fit call anew (tested below)
+    kw = dict(hidden_layer_sizes=(8,), learning_rate=0.01, batch_size=16, shuffle=False, random_state=0,
+              lr_schedule=None)  # fmt: skip
     warm = MLPRegressor(max_iter=3, warm_start=True, **kw).fit(X, y).fit(X, y)
     once = MLPRegressor(max_iter=6, **kw).fit(X, y)
     assert warm.n_iter_ == 6 and [e["epoch"] for e in warm.history_.epochs] == [1, 2, 3, 4, 5, 6]
@@ -333,7 +335,9 @@ def test_sine_training_mse_below_1e3():
     # 1 → 50 → 50 → 1 ReLU on y = sin(πx), x in [0, 2] (the seed project's curve).
     x = np.linspace(0.0, 2.0, 200)[:, None]
     y = np.sin(np.pi * x[:, 0])
-    est = MLPRegressor(hidden_layer_sizes=(50, 50), learning_rate=0.01, max_iter=2000, random_state=0).fit(x, y)
+    # weight_decay: the former default 3e-3 (the default "auto" is 3e-2 on 200 rows: a prior for noisy data)
+    est = MLPRegressor(hidden_layer_sizes=(50, 50), learning_rate=0.01, max_iter=2000, weight_decay=3e-3,
+                       random_state=0).fit(x, y)  # fmt: skip
     assert est.network_.layer_sizes == [1, 50, 50, 1]
     mse = float(np.mean((est.predict(x) - y) ** 2))
     assert mse < 1e-3, mse
@@ -394,3 +398,50 @@ def test_smoke_subset_on_raw_features_matches_sklearn(data_dir):
         warnings.simplefilter("ignore")
         theirs = make_pipeline(SkScaler(), sk.MLPClassifier(max_iter=30, random_state=0)).fit(X, y).score(Xt, yt)
     assert ours > 0.70 and ours >= theirs - 0.01, (ours, theirs)
+
+
+# ------------------------------------------- the defaults' rules (issue 13: docs/results.md)
+def test_default_epochs_are_about_2000_steps_at_most_200_epochs_and_an_int_max_iter_is_kept():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10_000, 3))
+    y = X[:, 0]
+    # 10,000 rows in batches of 200 (the "auto" batch): 50 steps an epoch, 2,000 steps = 40 epochs
+    assert MLPRegressor(hidden_layer_sizes=(4,), random_state=0).fit(X, y).n_iter_ == 40
+    # 300 rows in batches of 32: 10 steps an epoch, 2,000 steps would be 200 epochs: the cap, 200
+    assert MLPRegressor(hidden_layer_sizes=(4,), random_state=0).fit(X[:300], y[:300]).n_iter_ == 200
+    # 4,100 rows: 21 steps an epoch (the last batch partial), ceil(2000 / 21) = 96 epochs
+    assert MLPRegressor(hidden_layer_sizes=(4,), random_state=0).fit(X[:4100], y[:4100]).n_iter_ == 96
+    assert MLPRegressor(hidden_layer_sizes=(4,), max_iter=7, random_state=0).fit(X, y).n_iter_ == 7
+
+
+def test_default_schedule_decays_the_rate_to_zero_over_each_fit_call_and_not_for_partial_fit():
+    X, y = _sine()
+    est = MLPRegressor(hidden_layer_sizes=(8,), learning_rate=0.02, max_iter=5, random_state=0).fit(X, y)
+    want = [0.02 * (1 + np.cos(np.pi * e / 5)) / 2 for e in range(5)]  # 0.02, ..., 0.02 * 0.0955
+    np.testing.assert_allclose([e["lr"] for e in est.history_.epochs], want, rtol=1e-12)
+    est.set_params(warm_start=True).fit(X, y)  # a warm fit anneals again, from the base rate
+    np.testing.assert_allclose([e["lr"] for e in est.history_.epochs], want + want, rtol=1e-12)
+    inc = MLPRegressor(hidden_layer_sizes=(8,), learning_rate=0.02, random_state=0)
+    for _ in range(3):
+        inc.partial_fit(X, y)
+    assert [e["lr"] for e in inc.history_.epochs] == [0.02] * 3
+    const = MLPRegressor(hidden_layer_sizes=(8,), learning_rate=0.02, max_iter=3, lr_schedule=None).fit(X, y)
+    assert [e["lr"] for e in const.history_.epochs] == [0.02] * 3
+
+
+def test_default_weight_decay_is_10_rows_over_n_capped_per_task_and_survives_a_model_file(tmp_path):
+    X, labels = blobs(2000, 2)
+    y = X[:, 0] + X[:, 1]
+    kw = dict(hidden_layer_sizes=(4,), max_iter=1, random_state=0)
+    assert MLPRegressor(**kw).fit(X, y).weight_decay_ == pytest.approx(10 / 2000)
+    assert MLPClassifier(**kw).fit(X, labels).weight_decay_ == pytest.approx(10 / 2000)
+    assert MLPRegressor(**kw).fit(X[:100], y[:100]).weight_decay_ == pytest.approx(3e-2)  # 0.1, capped
+    assert MLPClassifier(**kw).fit(X[:100], labels[:100]).weight_decay_ == pytest.approx(1e-2)
+    assert MLPRegressor(weight_decay=0.5, **kw).fit(X, y).weight_decay_ == 0.5
+    est = MLPRegressor(**kw).fit(X[:500], y[:500])
+    assert est._optimizer.weight_decay == pytest.approx(10 / 500)
+    est.save(tmp_path / "m.npz")
+    back = load(tmp_path / "m.npz")
+    assert back.weight_decay == "auto" and back.weight_decay_ == pytest.approx(10 / 500)
+    back.set_params(warm_start=True).fit(X[:500], y[:500])  # the optimizer's state loads with that decay
+    assert back.n_iter_ == 2

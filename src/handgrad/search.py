@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ConfigError
+from .estimators import DEFAULTS
 from .init import as_generator
 from .params import Integer, check
 from .training.split import validation_split
@@ -142,7 +143,9 @@ def successive_halving(
     if validation_fraction == 0:
         raise ConfigError("successive_halving needs held-out rows: validation_fraction must be > 0")
     space = SPACE if space is None else space
-    max_epochs = check("max_epochs", max_epochs if max_epochs is not None else estimator.max_iter, Integer(low=1))
+    if max_epochs is None:  # the estimator's max_iter ("auto": at most DEFAULTS.auto_max_epochs)
+        max_epochs = DEFAULTS.auto_max_epochs if isinstance(estimator.max_iter, str) else estimator.max_iter
+    max_epochs = check("max_epochs", max_epochs, Integer(low=1))
     rng = as_generator(random_state)
     X = X if hasattr(X, "iloc") or hasattr(X, "subset") else np.asarray(X)
     y_arr = np.asarray(y)

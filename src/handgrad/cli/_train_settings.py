@@ -46,13 +46,16 @@ class Settings:
         self.optimizer = args.optimizer or ("sgd" if seed else DEFAULTS.optimizer)
         self.lr = args.lr
         if self.lr is None:
-            self.lr = SEED_LR if seed else DEFAULTS.learning_rate
+            self.lr = SEED_LR if seed else None  # None: the task's default (DEFAULTS), set once the task is known
         if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
             raise usage_error(f"--lr must be a positive number, got {self.lr}")
         self.momentum = args.momentum
         if self.momentum is not None and self.optimizer in ("adam", "adamw"):
             raise usage_error(f"--momentum applies to sgd, momentum and nesterov, not to --optimizer {self.optimizer}")
-        self.epochs = args.epochs if args.epochs is not None else (SEED_EPOCHS if seed else DEFAULTS.max_iter)
+        #: the estimator's max_iter: --epochs, the seed's 100, or DEFAULTS' "auto" (about 2,000 steps);
+        #: ``epochs`` is its upper bound, for what is planned by epoch (printing, the GIF, schedules)
+        self.max_iter = args.epochs if args.epochs is not None else (SEED_EPOCHS if seed else DEFAULTS.max_iter)
+        self.epochs = self.max_iter if not isinstance(self.max_iter, str) else DEFAULTS.auto_max_epochs
         #: an int, or "auto" (the estimators' rule: n_samples / 10 rows, between 32 and 200)
         self.batch_size = args.batch_size or (SEED_BATCH if seed else DEFAULTS.batch_size)
         if args.early_stopping and seed:
@@ -82,7 +85,7 @@ class Settings:
             raise usage_error("give --train FILE or --dataset NAME, not both")
         if (args.valid or args.test) and not args.train:
             raise usage_error("--valid and --test go with --train FILE")
-        self.schedule = None
+        self.schedule = None if seed else DEFAULTS.lr_schedule
         if args.lr_schedule or args.warmup:
             name = args.lr_schedule or "constant"
             spec = {"name": name, "warmup": int(args.warmup)}

@@ -228,12 +228,20 @@ def register(subparsers) -> None:
         "--weight-decay",
         type=float,
         metavar="LAMBDA",
-        help="L2 on the weights (decoupled for adamw); default: 3e-3 for regression, 1e-4 for classification, "
-        "as the estimators (measured in docs/results.md); 0 with --seed-compatible",
+        help="L2 on the weights (decoupled for adamw); default: min(3e-2, 10 / rows) for regression, "
+        "min(1e-2, 10 / rows) for classification, as the estimators (docs/results.md); 0 with --seed-compatible",
     )
-    o.add_argument("--lr-schedule", choices=SCHEDULES, help="learning-rate schedule (default constant)")
+    o.add_argument(
+        "--lr-schedule", choices=SCHEDULES, help="learning-rate schedule (default: cosine decay to 0 over the run)"
+    )
     o.add_argument("--warmup", type=int, default=0, metavar="EPOCHS", help="epochs of linear learning-rate warm-up")
-    o.add_argument("--epochs", type=int, metavar="N", help=f"default {DEFAULTS.max_iter} (100 in seed mode)")
+    o.add_argument(
+        "--epochs",
+        type=int,
+        metavar="N",
+        help=f"default: about {DEFAULTS.auto_schedule_steps} steps, at most {DEFAULTS.auto_max_epochs} epochs "
+        "(100 in seed mode)",
+    )
     o.add_argument(
         "--batch-size", type=int, metavar="N", help=f"default min({DEFAULTS.auto_batch_max}, rows) (32 in seed mode)"
     )
@@ -504,7 +512,7 @@ class _Setup:
     validation: tuple[Dataset, np.ndarray] | None  # (X_val, y_val) for FitHooks.validation_data
     initial_weights: tuple | None
     permutations: np.ndarray | None
-    weight_decay: float
+    weight_decay: float | str
 
 
 def _targets(ds: Dataset, task: str) -> np.ndarray:
@@ -553,21 +561,21 @@ def _build(args, cfg: Settings, data: _Data, state: TrainState | None) -> _Setup
     permutations = None
     if args.permutations:
         permutations = read_permutations(args.permutations, cfg.epochs, train_ds.n_samples)
+    if cfg.lr is None:
+        cfg.lr = DEFAULTS.learning_rate_for(task)
     if args.weight_decay is not None:
         weight_decay = args.weight_decay
     elif cfg.seed_mode:
         weight_decay = 0.0  # the seed's plain SGD
     else:
-        weight_decay = (
-            DEFAULTS.weight_decay_regression if task == "regression" else DEFAULTS.weight_decay_classification
-        )
+        weight_decay = DEFAULTS.weight_decay  # "auto": the estimator resolves it from the training rows
     params = {
         "hidden_layer_sizes": tuple(cfg.hidden),
         "activation": cfg.activation,
         "optimizer": cfg.optimizer,
         "learning_rate": cfg.lr,
         "batch_size": cfg.batch_size,
-        "max_iter": cfg.epochs,
+        "max_iter": cfg.max_iter,
         "init": init,
         "weight_decay": weight_decay,
         "early_stopping": cfg.early_stopping,
@@ -602,15 +610,18 @@ def _describe_network(args, cfg: Settings, setup: _Setup, state: TrainState | No
     first = cfg.activation if isinstance(cfg.activation, str) else cfg.activation[0]
     init = default_init(first) if setup.init == "auto" else setup.init
     lr = "the optimizer's default" if cfg.lr is None else f"{cfg.lr:g}"
-    weight_decay = setup.weight_decay
+    weight_decay = setup.weight_decay  # a number, or "auto" (resolved from the training rows)
+    decay = weight_decay if isinstance(weight_decay, str) else f"{weight_decay:g}"
     if args.layers is not None:  # the layers as written, on the input's shape, then the output layer
         shape = args.input_shape or str(setup.sizes[0])
         arch, act, init = f"{shape} -> {args.layers} -> dense({setup.sizes[-1]})", "layers", setup.init
     say(
         f"network: {arch}, {act}, output {cfg.output_activation}, loss {setup.loss}, init {init}; "
         f"{cfg.optimizer} lr={lr}"
-        + (f", weight decay {weight_decay:g}" if weight_decay else "")
-        + f", batch {cfg.batch_size}, {cfg.epochs} epochs"
+        + (f", weight decay {decay}" if weight_decay else "")
+        + f", batch {cfg.batch_size}, "
+        + (f"{cfg.epochs} epochs" if cfg.max_iter != "auto" else f"~{DEFAULTS.auto_schedule_steps} steps")
+        + (", cosine decay" if cfg.schedule == "auto" else "")
         + (", early stopping" if cfg.early_stopping is True or (cfg.early_stopping and setup.validation) else "")
         + ("" if cfg.scale else ", unscaled data")
         + (f", gradient {args.gradient}" if args.gradient != "backprop" else "")
