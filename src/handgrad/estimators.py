@@ -927,6 +927,11 @@ class _BaseMLP:
         if chunk_rows < 1:
             raise ConfigError(f"stream_chunk_rows must be >= 1, got {chunk_rows}")
         self._check_hyperparameters()
+        if self.layers is not None:
+            raise ConfigError(
+                "a network of layers (layers=...) trains on rows in memory; fit it on arrays or a table, "
+                "not a file streamed from disk"
+            )
         chunks, schema, names, classes = self._stream_source(source, target, chunk_rows, hooks)
 
         def encoded():  # the targets in the network's form (the classifier's classes fixed up front)
