@@ -748,7 +748,8 @@ def _interrupted(exc: Interrupted, cfg: Settings) -> int:
     code = 143 if exc.signum == signal.SIGTERM else 130
     name_ = "SIGTERM" if code == 143 else "SIGINT"
     print(
-        f"handgrad: interrupted ({name_}) after epoch {exc.epoch} of {cfg.epochs}; checkpoint written to "
+        f"handgrad: interrupted ({name_}) after epoch {exc.epoch} of "
+        f"{'at most ' if isinstance(cfg.max_iter, str) else ''}{cfg.epochs}; checkpoint written to "
         f"{exc.path}; resume with: handgrad train --resume {exc.path}",
         file=sys.stderr,
         flush=True,
