@@ -1,7 +1,7 @@
 """The scripts behind the layer types' figures (issue 14): their data splits, the models compared, tiny runs.
 
 ``benchmarks/layers_quality.py`` (quality over 3 seeds) and ``benchmarks/bench_layers.py`` (speed
-against PyTorch) are run in full by hand (``docs/results-layers.md``); here: that the sine split is
+against PyTorch) are run in full by hand (``docs/results.md``, "The layer types at work"); here: that the sine split is
 in time with no test value in training, that the PyTorch models timed against handgrad have the same
 parameters, and that both scripts run end to end with tiny settings.
 """
