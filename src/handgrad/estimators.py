@@ -233,7 +233,11 @@ class Defaults:
         """``weight_decay`` as a number: "auto" resolved for a fit on ``n_samples`` rows of ``task``
         ("regression" or a classification task)."""
         if isinstance(weight_decay, str):  # "auto"
-            most = self.auto_weight_decay_max_regression if task == "regression" else self.auto_weight_decay_max_classification
+            most = (
+                self.auto_weight_decay_max_regression
+                if task == "regression"
+                else self.auto_weight_decay_max_classification
+            )
             return min(most, self.auto_weight_decay_rows / max(1, int(n_samples)))
         return float(weight_decay)
 
@@ -329,6 +333,8 @@ class _FromCallStart:
 
     def lr_at(self, epoch: int, base_lr: float) -> float:
         return self.schedule.lr_at(max(0, epoch - self.start), base_lr)
+
+
 _NOT_FITTED_CACHE: dict[type, type] = {}
 
 
