@@ -104,6 +104,19 @@ class _Recurrent(Layer):
         self._buffers = {}
         return self.out_shape
 
+    def _output_words(self, l: int) -> tuple[str, str]:
+        """What ``a_l`` is, and where ``dJ/da_l`` enters the recurrence, for :meth:`derivation`."""
+        T = self.T
+        if self.seq:
+            return (
+                f"$a_{l} = (h_1, \\dots, h_{{{T}}})$ (all {T} states)",
+                f"$\\frac{{\\partial J}}{{\\partial a_{l}}}$ at step $t$",
+            )
+        return (
+            f"$a_{l} = h_{{{T}}}$ (the last state)",
+            f"$\\frac{{\\partial J}}{{\\partial a_{l}}}$ at $t = {T}$, 0 before",
+        )
+
     def work_values(self) -> int:
         # every step's pre-activations, states and deltas (4n of each for the LSTM's gates)
         T = self.in_shape[0]
@@ -252,16 +265,7 @@ class RNN(_Recurrent):
     def derivation(self, l: int) -> list[str]:
         n, F, T = self.n, self.F, self.T
         k = l - 1
-        out = (
-            f"$a_{l} = (h_1, \\dots, h_{{{T}}})$ (all {T} states)"
-            if self.seq
-            else f"$a_{l} = h_{{{T}}}$ (the last state)"
-        )
-        above = (
-            f"$\\frac{{\\partial J}}{{\\partial a_{l}}}$ at step $t$"
-            if self.seq
-            else f"$\\frac{{\\partial J}}{{\\partial a_{l}}}$ at $t = {T}$, 0 before"
-        )
+        out, above = self._output_words(l)
         return [
             f"**Layer {l}: {self.spec()}**, simple recurrent layer over $T = {T}$ steps of {F} features: "
             f"$W_{{x,{l}}}$ of shape ({n}, {F}), $W_{{h,{l}}}$ of shape ({n}, {n}), $b_{l}$ of shape ({n},); "
@@ -433,16 +437,7 @@ class LSTM(_Recurrent):
     def derivation(self, l: int) -> list[str]:
         n, F, T = self.n, self.F, self.T
         k = l - 1
-        out = (
-            f"$a_{l} = (h_1, \\dots, h_{{{T}}})$ (all {T} states)"
-            if self.seq
-            else f"$a_{l} = h_{{{T}}}$ (the last state)"
-        )
-        above = (
-            f"$\\frac{{\\partial J}}{{\\partial a_{l}}}$ at step $t$"
-            if self.seq
-            else f"$\\frac{{\\partial J}}{{\\partial a_{l}}}$ at $t = {T}$, 0 before"
-        )
+        out, above = self._output_words(l)
         return [
             f"**Layer {l}: {self.spec()}**, LSTM over $T = {T}$ steps of {F} features, gates $i, f, g, o$ stacked: "
             f"$W_{{x,{l}}}$ of shape ({4 * n}, {F}), $W_{{h,{l}}}$ of shape ({4 * n}, {n}), $b_{l}$ of shape ({4 * n},); "
