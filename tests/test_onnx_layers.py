@@ -22,21 +22,7 @@ from handgrad.estimators import MLPClassifier, MLPRegressor  # noqa: E402
 from handgrad.layers import Dense, Layer, LayerStack  # noqa: E402
 from handgrad.layers.normalization import BatchNorm  # noqa: E402
 from handgrad.onnx import build_onnx  # noqa: E402
-
-
-def run(model, X) -> dict[str, np.ndarray]:
-    """Outputs of ``model`` (a ModelProto or a path) on ``X`` as float32, by output name."""
-    data = model.SerializeToString() if hasattr(model, "SerializeToString") else str(model)
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(None, {"X": np.asarray(X, dtype=np.float32)})))
-
-
-def close_in_float32(got, want, rtol=1e-4):
-    """Equal to float32 rounding: relative 1e-4, absolute 1e-5 of the largest magnitude (errors add up over layers)."""
-    want = np.asarray(want, dtype=np.float64)
-    assert np.shape(got) == want.shape
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-5 * max(1.0, float(np.abs(want).max())))
+from test_onnx import close_in_float32, run  # noqa: E402  (the same onnxruntime helpers)
 
 
 def images(rng, n, shape):

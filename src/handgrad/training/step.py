@@ -85,8 +85,9 @@ class Step:
 
     Parameters
     ----------
-    network : Network or BlockParameters
-        Trained in place (its flat buffer ``theta``, which ``W_l``, ``b_l`` view). A
+    network : Network, BlockParameters or handgrad.layers.LayerStack
+        Trained in place (its flat buffer ``theta``, which ``W_l``, ``b_l`` view). A stack of layers
+        runs each batch through :meth:`~handgrad.layers.LayerStack.train_batch` (NumPy engine). A
         :class:`~handgrad.parameters.BlockParameters` over a buffer of another array library
         or device trains there (the optimizer moved there too: :meth:`Optimizer.to_backend`).
     loss : Loss
