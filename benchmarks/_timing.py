@@ -61,3 +61,33 @@ def interleave(
     if cpu_samples is not None:
         cpu_samples.update(cpu)
     return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def torch_epoch(model, opt, loss_fn, Xt, yt, batch_size: int, threads: int | None = None) -> Callable[[], None]:
+    """One PyTorch training epoch over ``(Xt, yt)`` in batches (sliced once), on ``threads`` threads if given.
+
+    The thread count is set for the call and restored after it, so that cases timed interleaved
+    with other thread counts do not inherit it.
+    """
+    import torch
+
+    batches = [(Xt[i : i + batch_size], yt[i : i + batch_size]) for i in range(0, len(Xt), batch_size)]
+
+    def run():
+        for xb, yb in batches:
+            opt.zero_grad()
+            loss_fn(model(xb), yb).backward()
+            opt.step()
+
+    if threads is None:
+        return run
+
+    def run_threads():
+        default = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            run()
+        finally:
+            torch.set_num_threads(default)
+
+    return run_threads

@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import interleave
+from _timing import interleave, torch_epoch
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("HANDGRAD_DATA", REPO.parent / "shared" / "data"))
@@ -160,26 +160,7 @@ def torch_case(X, y, batch_size, dtype_name, threads=None):
     loss_fn = torch.nn.MSELoss()
     Xt = torch.tensor(X, dtype=dtype)
     yt = torch.tensor(y.reshape(-1, 1), dtype=dtype)
-    batches = [(Xt[i : i + batch_size], yt[i : i + batch_size]) for i in range(0, len(Xt), batch_size)]
-
-    def run():
-        for xb, yb in batches:
-            opt.zero_grad()
-            loss_fn(model(xb), yb).backward()
-            opt.step()
-
-    if threads is None:
-        return run
-
-    def run_threads():
-        default = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            run()
-        finally:
-            torch.set_num_threads(default)
-
-    return run_threads
+    return torch_epoch(model, opt, loss_fn, Xt, yt, batch_size, threads)
 
 
 def numpy_floor_case(X, y, batch_size):
