@@ -91,8 +91,11 @@ MODES = ("standard", "seed")
 
 # --------------------------------------------------------------------------- BLAS threads
 _CONTROLLER = None
-#: Largest per-step matrix product (multiply-adds) for which "auto" uses one BLAS thread.
-SINGLE_THREAD_WORK = 2**24
+#: Largest per-step matrix product (multiply-adds) for which "auto" uses one BLAS thread. Measured
+#: (docs/benchmarks.md, "BLAS threads"): the seed's network at batch 128 and up (606k and more) runs
+#: 1.2-1.7x faster on two threads than on one, in both engines; at batch 32 (151k) it gains nothing,
+#: and OpenBLAS itself runs a product under 2 x 2**18 on one thread.
+SINGLE_THREAD_WORK = 2**19
 
 
 def _blas_threads_for(setting, network: Network, batch_size: int) -> int | None:
@@ -298,8 +301,8 @@ def train(
         Threads NumPy's BLAS may use **during this call** (through threadpoolctl,
         when it is installed; restored on return). ``"auto"``: 1 when the largest
         matrix product of a step is small (``max n_l·n_{l-1} × batch_size`` below
-        2**24 multiply-adds, which covers the seed's network up to batch 1024),
-        else the BLAS default. NOTE: a small product split over threads costs
+        2**19 multiply-adds: the seed's network up to batch 64), else the BLAS
+        default (OpenBLAS then gives each thread at least 2**18 multiply-adds). NOTE: a small product split over threads costs
         more in waking and synchronising them than it saves, and on a busy
         machine far more (see ``docs/benchmarks.md``). None: leave BLAS as it is.
     engine : {"auto", "numpy", "compiled"}, default "auto"
