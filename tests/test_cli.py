@@ -89,8 +89,23 @@ def rel_err(a, b) -> float:
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
 
 
-@pytest.mark.parametrize("gradient", ["backprop", "expanded"])
-def test_seed_compatible_run_matches_the_seeds_loop(data_dir, tmp_path, gradient):
+def _numba_missing() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize(
+    "gradient, engine",
+    [
+        ("backprop", "numpy"),
+        ("expanded", "numpy"),
+        pytest.param("backprop", "compiled", marks=pytest.mark.skipif(_numba_missing(), reason="needs handgrad[fast]")),
+    ],
+)
+def test_seed_compatible_run_matches_the_seeds_loop(data_dir, tmp_path, gradient, engine):
     train = head(data_dir / "house" / "train_house.csv", tmp_path / "train.csv", 201)  # 200 rows = 6 x 32 + 8
     valid = head(data_dir / "house" / "test_house.csv", tmp_path / "valid.csv", 101)
     header, T = read_columns(train)
@@ -112,8 +127,9 @@ def test_seed_compatible_run_matches_the_seeds_loop(data_dir, tmp_path, gradient
     r = run_cli(
         "train", "--train", train, "--valid", valid, "--target", "price", "--hidden", 16, 8,
         "--activation", "relu", "--optimizer", "sgd", "--lr", "1e-4", "--batch-size", 32, "--epochs", epochs,
-        "--print-every", 1, "--seed-compatible", "--gradient", gradient, "--init-weights", tmp_path / "init.npz",
-        *extra, "--export-weights", tmp_path / "final.npz", "--no-save", cwd=tmp_path,
+        "--print-every", 1, "--seed-compatible", "--gradient", gradient, "--engine", engine,
+        "--init-weights", tmp_path / "init.npz", *extra, "--export-weights", tmp_path / "final.npz", "--no-save",
+        cwd=tmp_path,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     expected, val = seed_loop(params, X, y, X_val, y_val, 1e-4, 32, epochs, gradient, perms)

@@ -293,3 +293,54 @@ def test_bad_dtype():
         Network([2, 1], dtype=np.int64)
     with pytest.raises(ConfigError, match=r"dtype must be float32 or float64, got float16"):
         Network.from_arrays([np.ones((1, 2))], [np.zeros(1)], dtype=np.float16)
+
+
+def test_predict_columns_reuses_its_buffers_safely_across_networks_widths_and_threads():
+    # Network.predict_columns keeps the last network's forward-only buffers for its next call
+    # (handgrad.network._PredictBuffers): results must not depend on what was predicted before,
+    # by which network, at which width, or in which thread.
+    import threading
+
+    from handgrad import network as network_module
+
+    rng = np.random.default_rng(0)
+    nets = [
+        Network([5, 7, 3], activation="relu", random_state=0),
+        Network([5, 9, 4, 3], activation="tanh", random_state=1),
+    ]
+    chunk = network_module.PREDICT_CHUNK
+    widths = [3, chunk, chunk + 5, 2 * chunk + 1]
+    data = {N: rng.normal(size=(5, N)) for N in widths}
+
+    def reference(net, A0):  # the forward pass with training buffers of its own, column block by block
+        return np.concatenate([net.forward_columns(A0[:, i : i + 1000]).a[-1] for i in range(0, A0.shape[1], 1000)], 1)
+
+    expected = {(k, N): reference(net, data[N]) for k, net in enumerate(nets) for N in widths}
+    for k, N in [
+        (0, 3),
+        (1, 3),
+        (0, chunk + 5),
+        (0, chunk + 5),
+        (1, 2 * chunk + 1),
+        (1, chunk + 5),
+        (0, chunk),
+        (1, 3),
+    ]:
+        np.testing.assert_allclose(nets[k].predict_columns(data[N]), expected[k, N], rtol=1e-12, atol=1e-12)
+
+    failures = []
+
+    def worker(k, N):
+        try:
+            for _ in range(20):
+                if not np.allclose(nets[k].predict_columns(data[N]), expected[k, N], rtol=1e-12, atol=1e-12):
+                    failures.append((k, N))
+        except Exception as exc:  # an exception in a thread would otherwise be a warning only
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=worker, args=(k % 2, widths[k % 4])) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []

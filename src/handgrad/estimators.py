@@ -298,6 +298,8 @@ class FitHooks:
         default a temporary file, removed when ``fit`` returns.
     stream_chunk_rows : int
         ``fit`` on a file or chunks: rows read at a time, the shuffle buffer (default 65536).
+    engine : {"auto", "numpy", "compiled"}
+        :func:`handgrad.training.train`'s ``engine`` (the compiled epoch, ``handgrad[fast]``).
     """
 
     validation_data: tuple | None = None
@@ -315,6 +317,7 @@ class FitHooks:
     distributed: Any = None
     stream_cache: Any = None
     stream_chunk_rows: int = 65_536
+    engine: str = "auto"
 
 
 _NO_HOOKS = FitHooks()
@@ -836,6 +839,7 @@ class _BaseMLP:
                 device=self._train_device,
                 distributed=hooks.distributed,
                 clip_norm=self.clip_norm,
+                engine=hooks.engine,
             )
         except DivergenceError:
             # train() restored the last good parameters into network_: keep the

@@ -54,6 +54,7 @@ from ..preprocessing import check_precision, constant_columns, constant_warnings
 from ..search import successive_halving
 from ..training import Callback, History, PrintEvery, TrainState
 from ..training.distributed import DataParallel
+from ..training.loop import ENGINES
 from ._common import (
     MISSING_CHOICES,
     RunFolder,
@@ -266,6 +267,13 @@ def register(subparsers) -> None:
     o.add_argument("--min-delta", type=float, default=0.0, help="least improvement that counts (default 0)")
     o.add_argument(
         "--gradient", choices=GRADIENT_METHODS, default="backprop", help="§1.3 backprop or the §1.2 expanded formulas"
+    )
+    o.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help='numpy, or compiled: each epoch in one Numba call (pip install "handgrad[fast]"); auto: compiled when '
+        "installed and the run is long enough to win back loading it (about 2 s of work)",
     )
 
     s = p.add_argument_group("the seed's experiment")
@@ -707,6 +715,7 @@ def _train(args, data: _Data, setup: _Setup, callbacks, metric: str | None, chec
         mode="seed" if args.seed_compatible else "standard",
         permutations=setup.permutations,
         gradient=args.gradient,
+        engine=args.engine,
         initial_weights=setup.initial_weights,
         progress=False if args.quiet else None,
         classes=None if data.task == "regression" else tuple(data.train.classes),
