@@ -384,48 +384,44 @@ def compile_cost_main() -> None:
     print(json.dumps(out))
 
 
-SEED_SCRIPT = """
-import sys, time
-import numpy as np
-from handgrad import Network
-from handgrad.losses import get_loss
-from handgrad.training import compiled
-from handgrad.training.optimizers import get_optimizer
-
-train = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)
-valid = np.loadtxt(sys.argv[2], delimiter=",", skiprows=1)
-X, y = np.ascontiguousarray(train[:, :37]), np.ascontiguousarray(train[:, 37:])
-Xv, yv = valid[:, :37], valid[:, 37]
-net = Network([37, 128, 64, 1], activation="relu", init="randn", random_state=0)
-opt = get_optimizer("sgd", net.parameters(), lr=1e-4)
-sizes, acts, lc, oc, hyper = compiled.codes(net, get_loss("mse"), opt)
-theta = compiled.pack(net)
-grad, state = np.empty_like(theta), np.zeros((0, theta.size))
-kernel = compiled.load()
-from threadpoolctl import threadpool_limits
-with threadpool_limits(1, user_api="blas"):
-    t = 0
-    for epoch in range(1, 101):  # the seed's loop: file order, 2/batch_size, validation every 10 epochs
-        _, _, _, bad, t = kernel(theta, grad, state, X, y, np.empty(0), np.arange(len(X)), 32, sizes, acts, lc, oc,
-                                 hyper, t, 1e-4, 32)
-        if epoch % 10 == 0:
-            compiled.unpack(theta, net)
-            print(f"Epoch {epoch}, Validation Loss: {np.mean((net.forward(Xv)[:, 0] - yv) ** 2)}")
-"""
-
-
 def whole_process(rounds: int) -> list[str]:
     """Wall time of a fresh process running the seed's experiment (100 epochs, batch 32, SGD 1e-4)."""
     train_csv, valid_csv = DATA / "house" / "train_house.csv", DATA / "house" / "test_house.csv"
     with tempfile.TemporaryDirectory() as tmp:
+        base = [
+            sys.executable,
+            "-m",
+            "handgrad",
+            "train",
+            "--train",
+            str(train_csv),
+            "--valid",
+            str(valid_csv),
+            "--target",
+            "price",
+            "--hidden",
+            "128",
+            "64",
+            "--activation",
+            "relu",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "1e-4",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "100",
+            "--print-every",
+            "10",
+            "--seed-compatible",
+            "-o",
+            str(Path(tmp) / "model.npz"),
+            "--force",
+        ]
         commands = {
-            "handgrad train --seed-compatible (NumPy engine)": [
-                sys.executable, "-m", "handgrad", "train", "--train", str(train_csv), "--valid", str(valid_csv),
-                "--target", "price", "--hidden", "128", "64", "--activation", "relu", "--optimizer", "sgd", "--lr",
-                "1e-4", "--batch-size", "32", "--epochs", "100", "--print-every", "10", "--seed-compatible", "-o",
-                str(Path(tmp) / "model.npz"), "--force",
-            ],
-            "python script, compiled epoch": [sys.executable, "-c", SEED_SCRIPT, str(train_csv), str(valid_csv)],
+            f"handgrad train --seed-compatible --engine {engine}": [*base, "--engine", engine]
+            for engine in ("numpy", "compiled", "auto")
         }  # fmt: skip
         times: dict[str, list[float]] = {k: [] for k in commands}
         for _ in range(rounds):
