@@ -436,6 +436,30 @@ def whole_process(rounds: int) -> list[str]:
     ]
 
 
+def threads_main() -> None:
+    """ms per later epoch with BLAS on 1 and on 2 threads, both engines (the blas_threads rule's measurement)."""
+    from handgrad import Network
+    from handgrad.training import compiled, train
+
+    compiled.load()
+    X0, y0 = load_house()
+    out = {}
+    cases = [("seed", b) for b in (32, 128, 256, 1024)] + [("wide", 256)]
+    for net_name, batch in cases:
+        for dtype in (np.float64, np.float32):
+            for engine in ("numpy", "compiled"):
+                for threads in (1, 2):
+                    Ws, bs = initial_weights(NETWORKS[net_name])
+                    net = Network.from_arrays(Ws, bs, activation="relu", dtype=dtype)
+                    epochs = 4 if net_name == "wide" else 8
+                    hist = train(net, X0.astype(dtype), y0.astype(dtype), optimizer="sgd", lr=1e-4, epochs=epochs,
+                                 batch_size=batch, shuffle=False, progress=False, engine=engine,
+                                 blas_threads=threads)  # fmt: skip
+                    key = f"{net_name} b{batch} {np.dtype(dtype).name} {engine} {threads}"
+                    out[key] = 1e3 * statistics.median(hist["seconds"][1:])
+    print(json.dumps(out))
+
+
 # =========================================================================== the driver
 def run_child(args: list[str], env: dict | None = None, timeout: float = 900) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), *args]
@@ -480,6 +504,7 @@ def main(argv=None) -> int:
     parser.add_argument("--compile-cost", action="store_true", help="also measure the first call, cold and warm")
     parser.add_argument("--products", action="store_true", help="also time each product: Numba, NumPy, hand loop")
     parser.add_argument("--whole-process", action="store_true", help="also time the seed's 100-epoch experiment")
+    parser.add_argument("--threads", action="store_true", help="also time later epochs on 1 and 2 BLAS threads")
     parser.add_argument("--quick", action="store_true", help="a tiny run: 2 rounds, 2 epochs, 2,000 rows")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
     parser.add_argument("--raw", type=Path, help="write every measurement to this JSON file after each round")
@@ -492,6 +517,9 @@ def main(argv=None) -> int:
         return 0
     if args.worker == "products":
         products_main()
+        return 0
+    if args.worker == "threads":
+        threads_main()
         return 0
     if args.worker == "compile":
         compile_cost_main()
@@ -533,6 +561,8 @@ def main(argv=None) -> int:
             extras["products"] = run_child(["--worker", "products"])
         if args.whole_process:
             extras["whole_process"] = whole_process(1 if args.quick else 3)
+        if args.threads:
+            extras["threads"] = run_child(["--worker", "threads"])
         results: dict[int, list[dict]] = {i: [] for i in range(len(cases))}
         started = time.perf_counter()
         for r in range(args.rounds):
@@ -599,6 +629,14 @@ def main(argv=None) -> int:
                 "| --- | ---: | ---: | ---: |"]  # fmt: skip
         for name, res in extras["products"].items():
             out.append(f"| {name} | {res['numba np.dot']:.2f} | {res['NumPy np.dot']:.2f} | {res['hand loop']:.2f} |")
+    if "threads" in extras:
+        out += ["", "ms per later epoch (median), SGD, BLAS on 1 / 2 threads:", "",
+                "| network, batch, dtype | NumPy engine | compiled epoch |", "| --- | ---: | ---: |"]  # fmt: skip
+        keys = sorted({k.rsplit(" ", 2)[0] for k in extras["threads"]}, key=list(extras["threads"]).index)
+        for k in keys:
+            t = extras["threads"]
+            out.append(f"| {k} | {t[k + ' numpy 1']:.2f} / {t[k + ' numpy 2']:.2f} | "
+                       f"{t[k + ' compiled 1']:.2f} / {t[k + ' compiled 2']:.2f} |")  # fmt: skip
     if "whole_process" in extras:
         out += ["", "The seed's experiment, 100 epochs, whole process (start, CSV, training, exit):", ""]
         out += extras["whole_process"]

@@ -333,3 +333,89 @@ def test_the_seeds_experiment_on_house(data_dir):
                                        seed_denominator=32)  # fmt: skip
     _close64(theta, theta_ref)
     _close64(np.array([ls / ws for ls, ws, *_ in per_epoch]), np.array(hist["train_loss"]))
+
+
+# =========================================================================== train(engine=...) end to end
+@pytest.fixture
+def kernel_calls(monkeypatch):
+    """Counts the compiled epochs that train() runs (handgrad.training.step calls compiled.run_epoch)."""
+    calls = []
+    real = compiled.run_epoch
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(compiled, "run_epoch", counting)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "optimizer, weight_decay, extra",
+    [
+        ("sgd", 0.0, {}),
+        ("momentum", 1e-3, {"lr_schedule": "cosine"}),
+        ("adam", 1e-3, {"early_stopping": True, "patience": 2, "restore_best": True}),
+        ("adamw", 1e-2, {"sample_weight": np.linspace(0.5, 2.0, 90)}),
+    ],
+)
+def test_train_with_the_compiled_engine_equals_the_numpy_engine(kernel_calls, optimizer, weight_decay, extra):
+    # The whole of train() on each engine: shuffled batches, validation, a schedule, early stopping with
+    # restore-best, sample weights, the optimizer's state carried across epochs. float64 to 1e-12.
+    X, Y = _data(90, 4, 2, "mse", seed=3)
+    Xv, Yv = _data(30, 4, 2, "mse", seed=4)
+    runs = {}
+    for engine in ("numpy", "compiled"):
+        net = Network([4, 6, 5, 2], activation="tanh", random_state=0)
+        hist = train(net, X, Y, optimizer=optimizer, lr=0.03, weight_decay=weight_decay, epochs=6, batch_size=16,
+                     shuffle=True, random_state=7, validation_data=(Xv, Yv), progress=False, engine=engine,
+                     **extra)  # fmt: skip
+        runs[engine] = (net.theta.copy(), hist)
+        if engine == "numpy":
+            assert kernel_calls == []
+    assert len(kernel_calls) == len(runs["compiled"][1]["train_loss"]) > 0  # every epoch compiled
+    _close64(runs["compiled"][0], runs["numpy"][0])
+    for key in ("train_loss", "val_loss", "grad_norm", "lr"):
+        _close64(np.array(runs["compiled"][1][key]), np.array(runs["numpy"][1][key]))
+
+
+def test_auto_takes_the_compiled_epoch_only_for_long_trainings(kernel_calls, monkeypatch):
+    from handgrad.training import loop
+
+    X, Y = _data(40, 3, 1, "mse")
+    train(Network([3, 4, 1], random_state=0), X, Y, epochs=2, batch_size=8, progress=False)  # engine="auto"
+    assert kernel_calls == []  # a fraction of a second of NumPy work: loading Numba would not pay
+    monkeypatch.setattr(loop, "AUTO_COMPILED_SECONDS", 0.0)
+    train(Network([3, 4, 1], random_state=0), X, Y, epochs=2, batch_size=8, progress=False)
+    assert len(kernel_calls) == 2
+
+
+def test_divergence_is_reported_by_the_compiled_engine_as_by_the_numpy_engine():
+    from handgrad.errors import DivergenceError
+
+    X, Y = _data(64, 3, 1, "mse")
+    out = {}
+    for engine in ("numpy", "compiled"):
+        net = Network([3, 8, 1], random_state=0)
+        with pytest.raises(DivergenceError) as info:
+            train(net, X, Y * 1e3, optimizer="sgd", lr=50.0, epochs=30, batch_size=8, shuffle=False, progress=False,
+                  engine=engine)  # fmt: skip
+        out[engine] = (str(info.value), info.value.epoch, net.theta.copy())
+    assert out["compiled"][:2] == out["numpy"][:2]  # the same epoch, mini-batch and message
+    _close64(out["compiled"][2], out["numpy"][2])  # restored to the same last good parameters
+
+
+def test_the_compiled_engine_refuses_what_it_does_not_run(tmp_path):
+    from handgrad.data.cache import RowCache
+    from handgrad.layers import LayerStack
+
+    X, Y = _data(20, 3, 1, "mse")
+    with pytest.raises(ConfigError, match="engine"):
+        train(Network([3, 1]), X, Y, engine="fast", progress=False)
+    with pytest.raises(ConfigError, match='engine="compiled"'):
+        train(Network([3, 1]), X, Y, engine="compiled", gradient="expanded", progress=False)
+    with pytest.raises(ConfigError, match='engine="compiled"'):
+        train(LayerStack("dense(4)-relu-dense(1)", 3), X, Y, engine="compiled", progress=False)
+    cache = RowCache.write([(X, Y[:, 0])], tmp_path / "rows.npy")  # rows streamed from disk
+    with pytest.raises(ConfigError, match='engine="compiled"'):
+        train(Network([3, 1]), cache, None, engine="compiled", progress=False)

@@ -1022,7 +1022,7 @@ class _BaseMLP:
                 callbacks=list(hooks.callbacks), verbose=int(self.verbose),
                 progress=hooks.progress if hooks.progress is not None else (None if self.verbose else False),
                 history=self.history_, checkpoint_every=hooks.checkpoint_every, on_checkpoint=hooks.on_checkpoint,
-                resume=hooks.resume, distributed=hooks.distributed,
+                resume=hooks.resume, distributed=hooks.distributed, engine=hooks.engine,
             )  # fmt: skip
         except DivergenceError:
             self._update_summary()

@@ -429,6 +429,12 @@ def train(
     if trained is not network:
         opt.to_backend(trained.theta, bk)
     reorder = (seed_mode and P is not None) or (not seed_mode and shuffle)
+    engine = check("engine", engine, Options(set(ENGINES)))
+    if engine == "compiled" and (streamed or layered):
+        raise ConfigError(
+            'engine="compiled" trains a dense network on rows in memory; rows streamed from disk and networks '
+            'of layers take the NumPy engine (engine="numpy" or "auto")'
+        )
     if streamed:  # rows on disk: chunk by chunk into buffers allocated once (no copy of the whole data)
         step = ChunkedStep(network, loss_fn, opt, data.X, batch_size, data.X.chunk_rows, data_parallel=distributed)
         step.shuffle(rng if shuffle else None)
