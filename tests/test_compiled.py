@@ -419,3 +419,35 @@ def test_the_compiled_engine_refuses_what_it_does_not_run(tmp_path):
     cache = RowCache.write([(X, Y[:, 0])], tmp_path / "rows.npy")  # rows streamed from disk
     with pytest.raises(ConfigError, match='engine="compiled"'):
         train(Network([3, 1]), cache, None, engine="compiled", progress=False)
+
+
+def test_numpys_blas_keeps_one_thread_while_the_kernels_may_use_more():
+    # Two OpenBLAS pools taking turns on the same cores (SciPy's for the kernel, NumPy's for the
+    # validation pass) made each compiled epoch up to 2.4x slower: during a compiled training whose
+    # products get several threads, NumPy's BLAS is held to one.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from handgrad.training import Callback
+
+    compiled.load()
+    info = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+    kernel = [p for p in info if compiled.is_kernel_blas(p["filepath"])]
+    others = [p for p in info if not compiled.is_kernel_blas(p["filepath"])]
+    if not (kernel and others):
+        pytest.skip("NumPy and SciPy share one BLAS here: nothing to keep apart")
+    before = {p["filepath"]: p["num_threads"] for p in info}
+    seen = []
+
+    class Spy(Callback):
+        def on_epoch_end(self, epoch, logs):
+            seen.append({p["filepath"]: p["num_threads"] for p in threadpoolctl.threadpool_info()
+                         if p["user_api"] == "blas"})  # fmt: skip
+
+    X, Y = _data(600, 3, 1, "mse")
+    wide = Network([3, 1024, 1], random_state=0)  # largest product 1024·3 x 512 rows: above SINGLE_THREAD_WORK
+    train(wide, X, Y, epochs=1, batch_size=512, engine="compiled", callbacks=[Spy()], progress=False,
+          validation_data=(X[:50], Y[:50]))  # fmt: skip
+    assert all(seen[0][p["filepath"]] == 1 for p in others)
+    assert all(seen[0][p["filepath"]] == before[p["filepath"]] for p in kernel)
+    assert {
+        p["filepath"]: p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"
+    } == before

@@ -695,6 +695,16 @@ def run_epoch(
 # =========================================================================== from handgrad's objects
 
 
+def is_kernel_blas(filepath: str) -> bool:
+    """Whether the BLAS library at ``filepath`` is SciPy's own (the one Numba's ``np.dot`` calls),
+    apart from NumPy's: the OpenBLAS that SciPy's wheels bundle in ``scipy.libs`` (or in SciPy's
+    package folder). False where NumPy and SciPy share a system or conda BLAS: then there is one."""
+    from pathlib import Path
+
+    parts = Path(filepath).parts
+    return "scipy.libs" in parts or "scipy" in parts
+
+
 def available() -> bool:
     """Whether Numba can be imported (the compiled epoch's only requirement)."""
     try:

@@ -110,10 +110,17 @@ def _blas_threads_for(setting, network: Network, batch_size: int) -> int | None:
 _CONTROLLER_SAW_KERNEL = [False]
 
 
-def _blas_limit(n_threads: int | None):
-    """A context limiting BLAS to ``n_threads`` (threadpoolctl), or a no-op."""
+def _blas_limit(n_threads: int | None, compiled_engine: bool = False):
+    """A context limiting BLAS to ``n_threads`` (threadpoolctl), or a no-op.
+
+    ``compiled_engine``: the epoch runs on SciPy's BLAS (handgrad.training.compiled) while the
+    validation pass and the metrics run on NumPy's. Where those are two libraries, each with its
+    own pool of threads, NumPy's is limited to one thread whenever SciPy's may use several: two
+    pools taking turns on the same cores made each compiled epoch up to 2.4x slower (measured,
+    docs/benchmarks.md "BLAS threads").
+    """
     global _CONTROLLER
-    if n_threads is None:
+    if n_threads is None and not compiled_engine:
         return contextlib.nullcontext()
     try:
         import threadpoolctl
@@ -124,7 +131,16 @@ def _blas_limit(n_threads: int | None):
         # compiled epoch has loaded its BLAS (SciPy's, apart from NumPy's: handgrad.training.compiled).
         _CONTROLLER_SAW_KERNEL[0] = _compiled._compiled is not None
         _CONTROLLER = threadpoolctl.ThreadpoolController()
-    return _CONTROLLER.limit(limits=n_threads, user_api="blas")
+    blas = _CONTROLLER.select(user_api="blas")
+    kernel = [c.filepath for c in blas.lib_controllers if _compiled.is_kernel_blas(c.filepath)]
+    others = [c.filepath for c in blas.lib_controllers if c.filepath not in kernel]
+    if not (compiled_engine and n_threads != 1 and kernel and others):
+        return contextlib.nullcontext() if n_threads is None else blas.limit(limits=n_threads)
+    stack = contextlib.ExitStack()
+    stack.enter_context(blas.select(filepath=others).limit(limits=1))
+    if n_threads is not None:
+        stack.enter_context(blas.select(filepath=kernel).limit(limits=n_threads))
+    return stack
 
 
 # --------------------------------------------------------------------------- metrics
@@ -488,7 +504,10 @@ def train(
     # NOTE: overflow/NaN warnings are silenced because every batch's loss and, at the end of the
     # epoch, every parameter is checked instead: a non-finite value raises DivergenceError at once.
     errstate = np.errstate(over="ignore", invalid="ignore")
-    blas = _blas_limit(_blas_threads_for(blas_threads, network, batch_size))
+    blas = _blas_limit(
+        _blas_threads_for(blas_threads, network, batch_size),
+        compiled_engine=engine == "compiled" and blas_threads is not None,
+    )
     try:
         errstate.__enter__()
         blas.__enter__()
