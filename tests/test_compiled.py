@@ -55,7 +55,7 @@ def _engine(net, X, Y, *, loss, optimizer, lr, epochs, batch_size, weight_decay=
 
 
 def _compiled(net, X, Y, *, loss, optimizer, lr, epochs, batch_size, weight_decay=0.0, sample_weight=None,
-              seed_denominator=0, orders=None):  # fmt: skip
+              seed_denominator=0, orders=None, halves=False):  # fmt: skip
     """Train with run_epoch; returns (theta, state, [(loss_sum, weight_sum, sq, bad, t) per epoch], grad)."""
     loss_fn = get_loss(loss)
     opt = get_optimizer(optimizer, net.parameters(), lr=lr, weight_decay=weight_decay or None)
@@ -69,7 +69,7 @@ def _compiled(net, X, Y, *, loss, optimizer, lr, epochs, batch_size, weight_deca
     for e in range(epochs):
         order = np.arange(len(X)) if orders is None else orders[e]
         res = compiled.run_epoch(theta, grad, state, X, Y, w, order, batch_size, sizes, acts, loss_code, opt_code,
-                                 hyper, t, lr, seed_denominator)  # fmt: skip
+                                 hyper, t, lr, seed_denominator, halves)  # fmt: skip
         t = res[4]
         out.append(res)
     return theta, state, out, grad
@@ -81,7 +81,7 @@ def _close64(actual, expected):
     np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12 * scale)
 
 
-def _compare(net_sizes, act, loss, optimizer, *, n=70, batch_size=16, epochs=3, lr=0.02, weight_decay=0.0,
+def _compare(net_sizes, act, loss, optimizer, *, n=70, batch_size=16, epochs=3, lr=0.02, weight_decay=0.0, halves=False,
              output_activation="identity", dtype=np.float64, seed=0, **train_kw):  # fmt: skip
     X, Y = _data(n, net_sizes[0], net_sizes[-1], loss, seed, dtype)
     net = Network(net_sizes, activation=act, output_activation=output_activation, random_state=seed, dtype=dtype)
@@ -91,7 +91,8 @@ def _compare(net_sizes, act, loss, optimizer, *, n=70, batch_size=16, epochs=3, 
     seed_den = batch_size if train_kw.get("mode") == "seed" else 0
     theta, state, per_epoch, _ = _compiled(net2, X, Y, loss=loss, optimizer=optimizer, lr=lr, epochs=epochs,
                                            batch_size=batch_size, weight_decay=weight_decay,
-                                           sample_weight=train_kw.get("sample_weight"), seed_denominator=seed_den)  # fmt: skip
+                                           sample_weight=train_kw.get("sample_weight"), seed_denominator=seed_den,
+                                           halves=halves)  # fmt: skip
     assert all(bad == 0 for *_, bad, _t in per_epoch)
     losses = np.array([ls / ws for ls, ws, *_ in per_epoch])
     grad_norms = np.sqrt([sq for _, _, sq, *_ in per_epoch])
@@ -338,12 +339,12 @@ def test_the_seeds_experiment_on_house(data_dir):
 # =========================================================================== train(engine=...) end to end
 @pytest.fixture
 def kernel_calls(monkeypatch):
-    """Counts the compiled epochs that train() runs (handgrad.training.step calls compiled.run_epoch)."""
+    """The compiled epochs that train() runs, each as its ``halves`` argument (step.py calls compiled.run_epoch)."""
     calls = []
     real = compiled.run_epoch
 
     def counting(*args, **kwargs):
-        calls.append(1)
+        calls.append(bool(args[16]) if len(args) > 16 else kwargs.get("halves", False))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(compiled, "run_epoch", counting)
@@ -388,6 +389,64 @@ def test_auto_takes_the_compiled_epoch_only_for_long_trainings(kernel_calls, mon
     monkeypatch.setattr(loop, "AUTO_COMPILED_SECONDS", 0.0)
     train(Network([3, 4, 1], random_state=0), X, Y, epochs=2, batch_size=8, progress=False)
     assert len(kernel_calls) == 2
+
+
+# =========================================================================== each batch in two halves
+@pytest.mark.parametrize(
+    "act, loss, optimizer, kw",
+    [
+        ("relu", "mse", "sgd", {}),
+        ("tanh", "huber", "momentum", {"weight_decay": 1e-2}),
+        ("gelu", "softmax_crossentropy", "adam", {"weight_decay": 1e-3}),
+        ("sigmoid", "binary_crossentropy", "adamw", {"weight_decay": 1e-2}),
+        ("elu", "mae", "nesterov", {}),
+        ("relu", "mse", "sgd", {"mode": "seed"}),
+        ("relu", "mse", "adam", {"sample_weight": np.linspace(0.2, 3.0, 70)}),
+    ],
+)
+@pytest.mark.parametrize("batch_size", [2, 7, 16, 69])  # halves of 1 and 1, 3 and 4, ...; 70 rows: a last batch of 1
+def test_two_halves_of_each_batch_give_the_engines_numbers(act, loss, optimizer, kw, batch_size):
+    n_out = 3 if loss == "softmax_crossentropy" else 2
+    _compare([4, 9, 6, n_out], act, loss, optimizer, batch_size=batch_size, halves=True, **kw)
+
+
+def test_two_halves_in_float32():
+    _compare([5, 12, 3], "relu", "mse", "adam", batch_size=33, halves=True, dtype=np.float32)
+
+
+@pytest.mark.parametrize(
+    "sizes, batch_size, expected",
+    [
+        ([20, 16, 1], 64, False),  # largest product 320 x 64 = 20k multiply-adds: one BLAS thread, no split
+        ([20, 256, 1], 128, True),  # 5,120 x 128 = 655k: each batch in two halves
+        ([64, 1024, 1], 512, False),  # 65,536 x 512 = 33.6M: BLAS's own threads
+    ],
+)
+def test_train_splits_batches_in_halves_for_mid_sized_products(kernel_calls, sizes, batch_size, expected):
+    import os
+
+    X, Y = _data(2 * batch_size + 3, sizes[0], 1, "mse")
+    train(Network(sizes, random_state=0), X, Y, epochs=1, batch_size=batch_size, engine="compiled", progress=False)
+    assert kernel_calls == [expected and (os.cpu_count() or 1) >= 2]
+    kernel_calls.clear()
+    train(Network(sizes, random_state=0), X, Y, epochs=1, batch_size=batch_size, engine="compiled", progress=False,
+          blas_threads=None)  # fmt: skip
+    assert kernel_calls == [False]  # blas_threads=None leaves threads to the user: no split either
+
+
+def test_train_in_halves_equals_the_numpy_engine(kernel_calls):
+    X, Y = _data(600, 20, 2, "mse", seed=5)
+    runs = {}
+    for engine in ("numpy", "compiled"):
+        net = Network([20, 256, 2], activation="relu", random_state=0)
+        hist = train(net, X, Y, optimizer="adam", lr=1e-3, epochs=3, batch_size=128, shuffle=True, random_state=1,
+                     validation_data=(X[:100], Y[:100]), progress=False, engine=engine)  # fmt: skip
+        runs[engine] = (net.theta.copy(), hist)
+    if kernel_calls != [True] * 3:
+        pytest.skip("one CPU: no halves")
+    _close64(runs["compiled"][0], runs["numpy"][0])
+    for key in ("train_loss", "val_loss", "grad_norm"):
+        _close64(np.array(runs["compiled"][1][key]), np.array(runs["numpy"][1][key]))
 
 
 def test_divergence_is_reported_by_the_compiled_engine_as_by_the_numpy_engine():
@@ -442,8 +501,9 @@ def test_numpys_blas_keeps_one_thread_while_the_kernels_may_use_more():
             seen.append({p["filepath"]: p["num_threads"] for p in threadpoolctl.threadpool_info()
                          if p["user_api"] == "blas"})  # fmt: skip
 
-    X, Y = _data(600, 3, 1, "mse")
-    wide = Network([3, 1024, 1], random_state=0)  # largest product 1024·3 x 512 rows: above SINGLE_THREAD_WORK
+    X, Y = _data(600, 64, 1, "mse")
+    # largest product 65,536 x 512 rows: above HALVES_UP_TO, so the kernel's products take BLAS's threads
+    wide = Network([64, 1024, 1], random_state=0)
     train(wide, X, Y, epochs=1, batch_size=512, engine="compiled", callbacks=[Spy()], progress=False,
           validation_data=(X[:50], Y[:50]))  # fmt: skip
     assert all(seen[0][p["filepath"]] == 1 for p in others)

@@ -51,6 +51,14 @@ numbers), so that every large product is row-major × row-major or column-major 
 anything: 11 % less per epoch at batch 32. From 65 rows on the copies cost more
 than they save and are not made. Either way the results agree to rounding (tested).
 
+Two halves of a batch: where a step's products are large enough for two threads (``train()``'s
+``blas_threads`` rule) but not so large that OpenBLAS splits each of them well (:data:`HALVES_UP_TO`),
+the kernel computes each batch's gradient as the sum of its two halves', at once on two of Numba's
+threads (``prange``), every product on one BLAS thread: 1.2-1.4x faster than every product on two
+BLAS threads for the seed's network at batch 256 and 1024 (:func:`split_in_halves`). The batch's
+factor ``1/N`` is the whole batch's, so the halves' gradients add up to it; the sum's order differs
+from one product's (results agree to rounding; tested).
+
 Numba settings: ``cache=True`` (see above), ``nogil=True`` (a caller may run other
 threads meanwhile), ``error_model="numpy"`` (a division by zero gives inf/NaN, as
 in NumPy, instead of a check per division that keeps the loops from vectorising:
@@ -116,6 +124,9 @@ STATE_ROWS = {0: 0, 1: 1, 2: 1, 3: 2, 4: 2}
 #: Largest batch for which the kernel also keeps the batch and the activations in a second storage
 #: order (see "Storage orders" above; measured).
 _COLUMNS_UP_TO = 64
+#: Numba's parallel range once :func:`load` has imported Numba (plain ``range`` before: the kernel's
+#: functions also run as Python).
+prange = range
 
 # Constants of the activations, as handgrad.activations defines them.
 _LEAKY = 0.01
@@ -407,9 +418,146 @@ def _constants(dtype, lr, hyper, t):
 # =========================================================================== the epoch
 
 
+def _layout(sizes, B):
+    """Offsets, per layer l = 1..L, of the blocks in theta and of z_l and [a_l; 1] (and the deltas) in their buffers."""
+    L = sizes.shape[0] - 1
+    offs = np.zeros(L + 1, np.int64)  # block offsets in theta
+    zoff = np.zeros(L + 1, np.int64)
+    aoff = np.zeros(L + 1, np.int64)
+    for l in range(1, L + 1):
+        offs[l] = offs[l - 1] + sizes[l] * (sizes[l - 1] + 1)
+        zoff[l] = zoff[l - 1] + sizes[l] * B
+        aoff[l] = aoff[l - 1] + (sizes[l] + 1) * B
+    return offs, zoff, aoff
+
+
+def _batch_gradient(theta, G, X, Y, w, order, s, N, sizes, act_codes, loss_code, c, huber_delta, columns,
+                    zbuf, abuf, atbuf, dbuf, Xb, x0buf, Yb, wb):  # fmt: skip
+    """Forward, the loss and backpropagation (§1.3) for the rows ``order[s:s+N]``: ``dJ/dθ`` into ``G``.
+
+    ``c[_C_SCALE]`` is the batch's factor (set by the caller: 1/N or 1/Σw of the *whole* batch, so
+    that the gradients of a batch's two halves add up to the batch's). Returns ``Σ_i w_i ℓ_i`` over
+    the rows. The buffers (flat, each batch viewing them as (rows, N)) are the caller's: one set per
+    concurrent call.
+    """
+    L = sizes.shape[0] - 1
+    n0 = sizes[0]
+    nL = sizes[L]
+    B = Xb.shape[0]
+    weighted = w.shape[0] > 0
+    zero = c[_C_ZERO]
+    offs, zoff, aoff = _layout(sizes, B)
+    doff = aoff  # [W_lᵀ δ_l; b_lᵀ δ_l] has the rows of [a_{l-1}; 1]
+    # the batch: rows order[s:s+N] (shuffled, or file order), as rows [x_i, 1] and, for small batches,
+    # also as columns [x; 1] (see "Storage orders" in the module docstring)
+    X0 = x0buf[: (n0 + 1) * N if columns else 0].reshape(n0 + 1 if columns else 0, N)
+    for i in range(N):
+        r = order[s + i]
+        for k in range(n0):
+            Xb[i, k] = X[r, k]
+        if columns:
+            for k in range(n0):
+                X0[k, i] = X[r, k]
+            X0[n0, i] = 1.0
+        for k in range(nL):
+            Yb[i, k] = Y[r, k]
+        if weighted:
+            wb[i] = w[r]
+
+    # ---- forward (§1.3): z_l = [W_l | b_l] [a_{l-1}; 1];  a_l = σ_l(z_l)
+    for l in range(1, L + 1):
+        m = sizes[l - 1]
+        nl = sizes[l]
+        Wb = theta[offs[l - 1] : offs[l]].reshape(nl, m + 1)
+        Z = zbuf[zoff[l - 1] : zoff[l - 1] + nl * N].reshape(nl, N)
+        if l == 1:
+            if columns:
+                np.dot(Wb, X0, Z)
+            else:
+                np.dot(Wb, Xb[:N].T, Z)
+        else:
+            Aprev = abuf[aoff[l - 2] : aoff[l - 2] + (m + 1) * N].reshape(m + 1, N)
+            np.dot(Wb, Aprev, Z)
+        Aaug = abuf[aoff[l - 1] : aoff[l - 1] + (nl + 1) * N].reshape(nl + 1, N)
+        _activate(act_codes[l - 1], Z, Aaug[:nl], zero)  # (identity: a copy, so that Aaug holds every a_l)
+        if l < L:
+            Aaug[nl, :] = 1.0  # the row of ones that carries b_{l+1}
+            if columns:  # and the same as rows, for [dW_{l+1} | db_{l+1}] = δ_{l+1} [a_l; 1]ᵀ
+                AT = atbuf[aoff[l - 1] : aoff[l - 1] + (nl + 1) * N].reshape(N, nl + 1)
+                for i in range(N):
+                    for k in range(nl + 1):
+                        AT[i, k] = Aaug[k, i]
+
+    # ---- the loss and δ_L = dJ/dŶ ∘ σ_L'(z_L)
+    ZL = zbuf[zoff[L - 1] : zoff[L - 1] + nL * N].reshape(nL, N)
+    AL = abuf[aoff[L - 1] : aoff[L - 1] + nL * N].reshape(nL, N)
+    DL = dbuf[doff[L - 1] : doff[L - 1] + nL * N].reshape(nL, N)
+    batch_loss = _loss_and_delta(loss_code, AL, Yb, wb, c, weighted, huber_delta, DL)
+    _times_sigma_prime(act_codes[L - 1], DL, ZL, AL, zero)
+
+    # ---- backward (§1.3), from the output down to layer 1
+    for l in range(L, 0, -1):
+        m = sizes[l - 1]
+        nl = sizes[l]
+        D = dbuf[doff[l - 1] : doff[l - 1] + nl * N].reshape(nl, N)  # δ_l
+        Gl = G[offs[l - 1] : offs[l]].reshape(nl, m + 1)
+        if l == 1:
+            np.dot(D, Xb[:N], Gl)  # [dW_1 | db_1] = δ_1 [x; 1]ᵀ
+        else:
+            Aprev = abuf[aoff[l - 2] : aoff[l - 2] + (m + 1) * N].reshape(m + 1, N)
+            if columns:
+                ATprev = atbuf[aoff[l - 2] : aoff[l - 2] + (m + 1) * N].reshape(N, m + 1)
+                np.dot(D, ATprev, Gl)  # [dW_l | db_l] = δ_l [a_{l-1}; 1]ᵀ
+            else:
+                np.dot(D, Aprev.T, Gl)
+            Wb = theta[offs[l - 1] : offs[l]].reshape(nl, m + 1)
+            Dprev = dbuf[doff[l - 2] : doff[l - 2] + (m + 1) * N].reshape(m + 1, N)
+            np.dot(Wb.T, D, Dprev)  # [W_lᵀ δ_l; b_lᵀ δ_l]
+            # δ_{l-1} = (W_lᵀ δ_l) ∘ σ_{l-1}'(z_{l-1}): the first m rows
+            Zp = zbuf[zoff[l - 2] : zoff[l - 2] + m * N].reshape(m, N)
+            _times_sigma_prime(act_codes[l - 2], Dprev[:m], Zp, Aprev[:m], zero)
+    return batch_loss
+
+
+def _two_halves(theta, parts, losses, X, Y, w, order, s, N, sizes, act_codes, loss_code, c, huber_delta, columns,
+                zbuf, abuf, atbuf, dbuf, Xb, x0buf, Yb, wb):  # fmt: skip
+    """:func:`_batch_gradient` on a batch's two halves at once: ``parts[t]`` and ``losses[t]`` for t = 0, 1.
+
+    Compiled with ``parallel=True``: the ``prange`` runs the halves on two of Numba's threads, each
+    with its own buffers (row ``t`` of every buffer argument) and its products on one BLAS thread.
+    """
+    h = N // 2
+    for t in prange(2):
+        rows = h if t == 0 else N - h
+        losses[t] = _batch_gradient(theta, parts[t], X, Y, w, order, s + t * h, rows, sizes, act_codes, loss_code,
+                                    c, huber_delta, columns, zbuf[t], abuf[t], atbuf[t], dbuf[t], Xb[t], x0buf[t],
+                                    Yb[t], wb[t])  # fmt: skip
+
+
+def _sum_halves(grad, parts):
+    """grad = parts[0] + parts[1]; returns ‖grad‖², summed in float64 (as :func:`_sq_norm`).
+
+    Compiled with ``parallel=True``: each of two threads sums half of the parameters (a pass over
+    every parameter per step: for the 790k of the wide network, about 1 ms on one thread).
+    """
+    P = grad.shape[0]
+    h = P // 2
+    totals = np.zeros(2)
+    for t in prange(2):
+        total = 0.0
+        for p in range(t * h, h if t == 0 else P):
+            g = parts[0, p] + parts[1, p]
+            grad[p] = g
+            gp = float(g)
+            total += gp * gp
+        totals[t] = total
+    return totals[0] + totals[1]
+
+
 def _run_epoch(
-    theta, grad, state, X, Y, w, order, batch_size, sizes, act_codes, loss_code, opt_code, hyper, t, lr, seed_den
-):
+    theta, grad, state, X, Y, w, order, batch_size, sizes, act_codes, loss_code, opt_code, hyper, t, lr, seed_den,
+    halves,
+):  # fmt: skip
     L = sizes.shape[0] - 1
     n = order.shape[0]
     n0 = sizes[0]
@@ -419,36 +567,28 @@ def _run_epoch(
     weighted = w.shape[0] > 0
     huber_delta = hyper[_HUBER]
     c = _constants(theta.dtype, lr, hyper, t)
-    zero = c[_C_ZERO]
+    sets = 2 if halves else 1
+    if halves:
+        B = B - B // 2  # each half's rows at most
+    columns = B <= _COLUMNS_UP_TO  # see "Storage orders" in the module docstring (a product's columns)
 
-    # ---- buffers, allocated once per call (flat; each batch views them as (rows, N))
-    # per layer l = 1..L: z_l (n_l·B); [a_l; 1] ((n_l+1)·B, hidden layers; the output's a_L is n_L·B);
-    # the deltas: [W_lᵀ δ_l; b_lᵀ δ_l] ((n_{l-1}+1)·B), whose first n_{l-1} rows become δ_{l-1}.
-    offs = np.zeros(L + 1, np.int64)  # block offsets in theta
-    zoff = np.zeros(L + 1, np.int64)
-    aoff = np.zeros(L + 1, np.int64)
-    doff = np.zeros(L + 1, np.int64)
-    for l in range(1, L + 1):
-        offs[l] = offs[l - 1] + sizes[l] * (sizes[l - 1] + 1)
-        zoff[l] = zoff[l - 1] + sizes[l] * B
-        aoff[l] = aoff[l - 1] + (sizes[l] + 1) * B
-        doff[l] = doff[l - 1] + (sizes[l] + 1) * B
-    columns = B <= _COLUMNS_UP_TO  # see the NOTE on the batch's copies below
-    zbuf = np.empty(zoff[L], dtype)
-    abuf = np.empty(aoff[L], dtype)
-    atbuf = np.empty(aoff[L] if columns else 0, dtype)  # small batches: [a_l; 1]ᵀ (N, n_l + 1) as well
-    dbuf = np.empty(doff[L], dtype)
-    # The batch as rows [x_i, 1] (N, n_0 + 1), and for small batches also as columns [x; 1] (n_0 + 1, N).
-    # NOTE: OpenBLAS's small-matrix kernels run a product whose left factor is row-major and right factor
-    # column-major up to 2x slower than the other combinations (bench_compiled.py --products): with the
-    # columns, z_1 = [W_1 | b_1] [x; 1] is row-major × row-major (-7 % per epoch at batch 32). From batch
-    # _COLUMNS_UP_TO on, the strided copy costs more than it saves (+15-50 % at 256 and 1024): z_1 then
-    # takes the rows' transpose.
-    Xb = np.empty((B, n0 + 1), dtype)
-    Xb[:, n0] = 1.0
-    x0buf = np.empty((n0 + 1) * B if columns else 0, dtype)
-    Yb = np.empty((B, nL), dtype)
-    wb = np.empty(B if weighted else 0, dtype)
+    # ---- buffers, allocated once per call, one set per half (flat; each batch views them as (rows, N)).
+    # Per layer l = 1..L: z_l (n_l·B); [a_l; 1] ((n_l+1)·B, hidden layers; the output's a_L is n_L·B);
+    # the deltas: [W_lᵀ δ_l; b_lᵀ δ_l] ((n_{l-1}+1)·B), whose first n_{l-1} rows become δ_{l-1}; the
+    # batch as rows [x_i, 1] (N, n_0 + 1) and, for small batches, also as columns [x; 1]; its targets
+    # and weights.
+    _, zoff, aoff = _layout(sizes, B)
+    zbuf = np.empty((sets, zoff[L]), dtype)
+    abuf = np.empty((sets, aoff[L]), dtype)
+    atbuf = np.empty((sets, aoff[L] if columns else 0), dtype)  # small batches: [a_l; 1]ᵀ (N, n_l + 1) as well
+    dbuf = np.empty((sets, aoff[L]), dtype)
+    Xb = np.empty((sets, B, n0 + 1), dtype)
+    Xb[:, :, n0] = 1.0
+    x0buf = np.empty((sets, (n0 + 1) * B if columns else 0), dtype)
+    Yb = np.empty((sets, B, nL), dtype)
+    wb = np.empty((sets, B if weighted else 0), dtype)
+    parts = np.empty((2 if halves else 0, theta.shape[0]), dtype)  # the halves' gradients
+    losses = np.zeros(2)
 
     loss_sum = 0.0
     weight_sum = 0.0
@@ -457,81 +597,24 @@ def _run_epoch(
     for b in range(n_batches):  # for i = 1:batch_size:size(X, 1)
         s = b * batch_size
         N = min(batch_size, n - s)
-        # the batch: rows order[s:s+N] (shuffled, or file order)
-        X0 = x0buf[: (n0 + 1) * N if columns else 0].reshape(n0 + 1 if columns else 0, N)
         wsum = 0.0
-        for i in range(N):
-            r = order[s + i]
-            for k in range(n0):
-                Xb[i, k] = X[r, k]
-            if columns:
-                for k in range(n0):
-                    X0[k, i] = X[r, k]
-                X0[n0, i] = 1.0
-            for k in range(nL):
-                Yb[i, k] = Y[r, k]
-            if weighted:
-                wb[i] = w[r]
-                wsum += w[r]
-        if not weighted:
+        if weighted:
+            for i in range(N):
+                wsum += w[order[s + i]]
+        else:
             wsum = N
         # dJ/dŶ's factor: 1/N_b (1/Σw), or the seed's fixed 1/batch_size
         c[_C_SCALE] = 1.0 / (seed_den if seed_den > 0 else wsum)
-
-        # ---- forward (§1.3): z_l = [W_l | b_l] [a_{l-1}; 1];  a_l = σ_l(z_l)
-        for l in range(1, L + 1):
-            m = sizes[l - 1]
-            nl = sizes[l]
-            Wb = theta[offs[l - 1] : offs[l]].reshape(nl, m + 1)
-            Z = zbuf[zoff[l - 1] : zoff[l - 1] + nl * N].reshape(nl, N)
-            if l == 1:
-                if columns:
-                    np.dot(Wb, X0, Z)
-                else:
-                    np.dot(Wb, Xb[:N].T, Z)
-            else:
-                Aprev = abuf[aoff[l - 2] : aoff[l - 2] + (m + 1) * N].reshape(m + 1, N)
-                np.dot(Wb, Aprev, Z)
-            Aaug = abuf[aoff[l - 1] : aoff[l - 1] + (nl + 1) * N].reshape(nl + 1, N)
-            _activate(act_codes[l - 1], Z, Aaug[:nl], zero)  # (identity: a copy, so that Aaug holds every a_l)
-            if l < L:
-                Aaug[nl, :] = 1.0  # the row of ones that carries b_{l+1}
-                if columns:  # and the same as rows, for [dW_{l+1} | db_{l+1}] = δ_{l+1} [a_l; 1]ᵀ
-                    AT = atbuf[aoff[l - 1] : aoff[l - 1] + (nl + 1) * N].reshape(N, nl + 1)
-                    for i in range(N):
-                        for k in range(nl + 1):
-                            AT[i, k] = Aaug[k, i]
-
-        # ---- the loss and δ_L = dJ/dŶ ∘ σ_L'(z_L)
-        ZL = zbuf[zoff[L - 1] : zoff[L - 1] + nL * N].reshape(nL, N)
-        AL = abuf[aoff[L - 1] : aoff[L - 1] + nL * N].reshape(nL, N)
-        DL = dbuf[doff[L - 1] : doff[L - 1] + nL * N].reshape(nL, N)
-        batch_loss = _loss_and_delta(loss_code, AL, Yb, wb, c, weighted, huber_delta, DL)
-        _times_sigma_prime(act_codes[L - 1], DL, ZL, AL, zero)
-
-        # ---- backward (§1.3), from the output down to layer 1
-        for l in range(L, 0, -1):
-            m = sizes[l - 1]
-            nl = sizes[l]
-            D = dbuf[doff[l - 1] : doff[l - 1] + nl * N].reshape(nl, N)  # δ_l
-            G = grad[offs[l - 1] : offs[l]].reshape(nl, m + 1)
-            if l == 1:
-                np.dot(D, Xb[:N], G)  # [dW_1 | db_1] = δ_1 [x; 1]ᵀ
-            else:
-                Aprev = abuf[aoff[l - 2] : aoff[l - 2] + (m + 1) * N].reshape(m + 1, N)
-                if columns:
-                    ATprev = atbuf[aoff[l - 2] : aoff[l - 2] + (m + 1) * N].reshape(N, m + 1)
-                    np.dot(D, ATprev, G)  # [dW_l | db_l] = δ_l [a_{l-1}; 1]ᵀ
-                else:
-                    np.dot(D, Aprev.T, G)
-                Wb = theta[offs[l - 1] : offs[l]].reshape(nl, m + 1)
-                Dprev = dbuf[doff[l - 2] : doff[l - 2] + (m + 1) * N].reshape(m + 1, N)
-                np.dot(Wb.T, D, Dprev)  # [W_lᵀ δ_l; b_lᵀ δ_l]
-                # δ_{l-1} = (W_lᵀ δ_l) ∘ σ_{l-1}'(z_{l-1}): the first m rows
-                Zp = zbuf[zoff[l - 2] : zoff[l - 2] + m * N].reshape(m, N)
-                _times_sigma_prime(act_codes[l - 2], Dprev[:m], Zp, Aprev[:m], zero)
-
-        sq = _sq_norm(grad)
+        if halves and N >= 2:
+            _two_halves(theta, parts, losses, X, Y, w, order, s, N, sizes, act_codes, loss_code, c, huber_delta,
+                        columns, zbuf, abuf, atbuf, dbuf, Xb, x0buf, Yb, wb)  # fmt: skip
+            batch_loss = losses[0] + losses[1]
+            sq = _sum_halves(grad, parts)
+        else:  # (with halves, a last batch of one row: it fits one half's buffers)
+            batch_loss = _batch_gradient(theta, grad, X, Y, w, order, s, N, sizes, act_codes, loss_code, c,
+                                         huber_delta, columns, zbuf[0], abuf[0], atbuf[0], dbuf[0], Xb[0],
+                                         x0buf[0], Yb[0], wb[0])  # fmt: skip
+            sq = _sq_norm(grad)
         if not (math.isfinite(batch_loss) and math.isfinite(sq)):
             return loss_sum, weight_sum, sq, b + 1, t  # no update from this batch
         t += 1
@@ -560,6 +643,10 @@ _KERNELS = (
     "_update",
     "_constants",
     "_sq_norm",
+    "_layout",
+    "_batch_gradient",
+    "_two_halves",
+    "_sum_halves",
     "_run_epoch",
 )
 _compiled = None
@@ -590,11 +677,36 @@ def load():
         # NOTE: each piece is rebound to its compiled dispatcher *before* the kernel is compiled,
         # so that the kernel's calls resolve to compiled code. cache=True keys the on-disk cache
         # by this file and each function's name: later processes load the machine code.
+        g["prange"] = numba.prange
         for name in _KERNELS:
-            options = {"fastmath": {"reassoc"}} if name == "_sq_norm" else {}
+            options = {"fastmath": {"reassoc"}} if name in ("_sq_norm", "_sum_halves") else {}
+            if name in ("_two_halves", "_sum_halves"):
+                options["parallel"] = True
             g[name] = numba.njit(cache=True, nogil=True, error_model="numpy", **options)(g[name])
         _compiled = g["_run_epoch"]
     return _compiled
+
+
+#: Largest matrix product of a step (multiply-adds, ``max n_l·n_{l-1} × batch``) for which the
+#: kernel splits batches in halves (:func:`split_in_halves`); above it, BLAS's own threads are faster.
+HALVES_UP_TO = 2**24
+
+
+def split_in_halves(largest_product: int, batch_size: int) -> bool:
+    """Whether :func:`run_epoch` should take ``halves=True`` for a step whose largest product is this large.
+
+    ``train()`` asks where BLAS would otherwise spread the products over its threads (its
+    ``blas_threads`` rule: not for small products, where waking a second thread costs more than it
+    saves, and not with ``blas_threads=None``, which leaves the threads to the user). Measured
+    (``docs/benchmarks.md``, "The compiled epoch"; fresh processes, medians of 3): the seed's
+    network at batch 256 and 1024 runs 1.2-1.4x faster with two halves of each batch on one BLAS
+    thread each than with every product on two; the wide 37-512-512-512-1 network at batch 256
+    (products of 67M multiply-adds) runs 0.9-1.0x, as OpenBLAS's threads already split such
+    products well: hence up to :data:`HALVES_UP_TO`. Needs two CPUs and batches of two rows.
+    """
+    import os
+
+    return largest_product < HALVES_UP_TO and batch_size >= 2 and (os.cpu_count() or 1) >= 2
 
 
 def run_epoch(
@@ -614,6 +726,7 @@ def run_epoch(
     t: int,
     lr: float,
     seed_denominator: int = 0,
+    halves: bool = False,
 ) -> tuple[float, float, float, int, int]:
     """One epoch of mini-batch training, compiled: forward, loss, §1.3, update, for every batch.
 
@@ -654,6 +767,11 @@ def run_epoch(
     seed_denominator : int, default 0
         0: each batch's gradient is the mean over its own rows (``Σw`` of its rows if
         weighted); ``k > 0``: the seed's fixed ``1/k`` (also on a short last batch).
+    halves : bool, default False
+        Each batch's gradient as the sum of its two halves' (rows ``[0, N//2)`` and ``[N//2, N)``),
+        computed at once on two of Numba's threads, each half's products on one BLAS thread (the
+        caller limits BLAS to one): see :func:`split_in_halves`. Equal to the whole batch's
+        gradient to rounding (the order of the sum differs).
 
     Returns
     -------
@@ -671,24 +789,35 @@ def run_epoch(
         The step count after the epoch.
     """
     kernel = load()
-    loss_sum, weight_sum, sq, bad, t = kernel(
-        theta,
-        grad,
-        state,
-        X,
-        Y,
-        w,
-        order,
-        int(batch_size),
-        sizes,
-        act_codes,
-        int(loss_code),
-        int(opt_code),
-        hyper,
-        int(t),
-        float(lr),
-        int(seed_denominator),
-    )
+    threads = None
+    if halves:  # the prange has two iterations: two of Numba's threads, whatever the size of its pool
+        import numba
+
+        threads = numba.get_num_threads()
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        loss_sum, weight_sum, sq, bad, t = kernel(
+            theta,
+            grad,
+            state,
+            X,
+            Y,
+            w,
+            order,
+            int(batch_size),
+            sizes,
+            act_codes,
+            int(loss_code),
+            int(opt_code),
+            hyper,
+            int(t),
+            float(lr),
+            int(seed_denominator),
+            bool(halves),
+        )
+    finally:
+        if threads is not None:
+            numba.set_num_threads(threads)
     return float(loss_sum), float(weight_sum), float(sq), int(bad), int(t)
 
 

@@ -173,6 +173,9 @@ class Step:
         #: none) for a gather per batch (~1-2 µs), which at the seed's size is a few % and not worth it.
         #: The compiled epoch's codes, or None (the NumPy engine).
         self.kernel = None
+        #: The compiled epoch only: each batch's gradient from its two halves at once, on two threads
+        #: (compiled.run_epoch's ``halves``; train() sets it, with BLAS on one thread).
+        self.halves = False
         if engine == "compiled":
             self.kernel = _compiled.codes(network, loss, optimizer)
             gather_from_X = True  # the kernel gathers each batch's rows from X itself: no copy of the data
@@ -469,7 +472,7 @@ class Step:
         X, Y, w = self._kernel_data
         loss_sum, _, sq, bad, t = _compiled.run_epoch(
             theta, self._kernel_grad, state, X, Y, w, self._kernel_order, self.batch_size, sizes, acts,
-            loss_code, opt_code, hyper, opt.t, opt.lr, self.denominator or 0,
+            loss_code, opt_code, hyper, opt.t, opt.lr, self.denominator or 0, self.halves,
         )  # fmt: skip
         steps = t - opt.t
         _compiled.unpack(theta, net)
