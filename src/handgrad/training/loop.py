@@ -318,7 +318,12 @@ def train(
         when it is installed; restored on return). ``"auto"``: 1 when the largest
         matrix product of a step is small (``max n_l·n_{l-1} × batch_size`` below
         2**19 multiply-adds: the seed's network up to batch 64), else the BLAS
-        default (OpenBLAS then gives each thread at least 2**18 multiply-adds). NOTE: a small product split over threads costs
+        default (OpenBLAS then gives each thread at least 2**18 multiply-adds). The
+        compiled epoch, between 2**19 and 2**24, instead runs each batch's two halves
+        at once on two threads with BLAS on one (faster there, measured:
+        :func:`handgrad.training.compiled.split_in_halves`), and holds NumPy's own
+        BLAS (the validation pass) to one thread while SciPy's, the kernel's, may use
+        several (two pools taking turns slow each other). NOTE: a small product split over threads costs
         more in waking and synchronising them than it saves, and on a busy
         machine far more (see ``docs/benchmarks.md``). None: leave BLAS as it is.
     engine : {"auto", "numpy", "compiled"}, default "auto"
