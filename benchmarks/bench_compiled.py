@@ -379,7 +379,7 @@ def compile_cost_main() -> None:
         X, Y = np.ones((5, 3), dtype), np.ones((5, 1), dtype)
         t0 = time.perf_counter()
         kernel(theta, np.empty_like(theta), np.zeros((0, theta.size), dtype), X, Y, np.empty(0, dtype), np.arange(5),
-               2, sizes, acts, lc, oc, hyper, 0, 0.01, 0)  # fmt: skip
+               2, sizes, acts, lc, oc, hyper, 0, 0.01, 0, False)  # fmt: skip
         out[f"first_call_{np.dtype(dtype).name}"] = time.perf_counter() - t0
     print(json.dumps(out))
 
