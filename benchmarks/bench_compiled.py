@@ -436,28 +436,40 @@ def whole_process(rounds: int) -> list[str]:
     ]
 
 
-def threads_main() -> None:
-    """ms per later epoch with BLAS on 1 and on 2 threads, both engines (the blas_threads rule's measurement)."""
-    from handgrad import Network
-    from handgrad.training import compiled, train
+THREAD_CASES = [("seed", b) for b in (32, 128, 256, 1024)] + [("wide", 256)]
 
-    compiled.load()
+
+def threads_main(spec: dict) -> None:
+    """ms per later epoch of one training with ``blas_threads`` 1 or 2 (train()'s rule's measurement).
+
+    One fresh process per measurement: NumPy's OpenBLAS, SciPy's and Numba's threads each keep a
+    pool that spins for a while after its work, and pools taking turns in one process slow each other.
+    """
+    from handgrad import Network
+    from handgrad.training import train
+
     X0, y0 = load_house()
+    dtype = np.float64 if spec["dtype"] == "float64" else np.float32
+    Ws, bs = initial_weights(NETWORKS[spec["net"]])
+    net = Network.from_arrays(Ws, bs, activation="relu", dtype=dtype)
+    epochs = 4 if spec["net"] == "wide" else 10
+    hist = train(net, X0.astype(dtype), y0.astype(dtype), optimizer="sgd", lr=1e-4, epochs=epochs,
+                 batch_size=spec["batch"], shuffle=False, progress=False, engine=spec["engine"],
+                 blas_threads=spec["threads"])  # fmt: skip
+    print(json.dumps(1e3 * statistics.median(hist["seconds"][1:])))
+
+
+def threads_table() -> dict:
     out = {}
-    cases = [("seed", b) for b in (32, 128, 256, 1024)] + [("wide", 256)]
-    for net_name, batch in cases:
-        for dtype in (np.float64, np.float32):
+    for net_name, batch in THREAD_CASES:
+        for dtype in ("float64", "float32"):
             for engine in ("numpy", "compiled"):
                 for threads in (1, 2):
-                    Ws, bs = initial_weights(NETWORKS[net_name])
-                    net = Network.from_arrays(Ws, bs, activation="relu", dtype=dtype)
-                    epochs = 4 if net_name == "wide" else 8
-                    hist = train(net, X0.astype(dtype), y0.astype(dtype), optimizer="sgd", lr=1e-4, epochs=epochs,
-                                 batch_size=batch, shuffle=False, progress=False, engine=engine,
-                                 blas_threads=threads)  # fmt: skip
-                    key = f"{net_name} b{batch} {np.dtype(dtype).name} {engine} {threads}"
-                    out[key] = 1e3 * statistics.median(hist["seconds"][1:])
-    print(json.dumps(out))
+                    spec = {"net": net_name, "batch": batch, "dtype": dtype, "engine": engine, "threads": threads}
+                    out[f"{net_name} b{batch} {dtype} {engine} {threads}"] = run_child(
+                        ["--worker", "threads", "--spec", json.dumps(spec)]
+                    )
+    return out
 
 
 # =========================================================================== the driver
@@ -510,6 +522,7 @@ def main(argv=None) -> int:
     parser.add_argument("--raw", type=Path, help="write every measurement to this JSON file after each round")
     parser.add_argument("--from-raw", type=Path, help="make the tables from a --raw file instead of measuring")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker == "peak":
@@ -519,7 +532,7 @@ def main(argv=None) -> int:
         products_main()
         return 0
     if args.worker == "threads":
-        threads_main()
+        threads_main(json.loads(args.spec))
         return 0
     if args.worker == "compile":
         compile_cost_main()
@@ -562,7 +575,7 @@ def main(argv=None) -> int:
         if args.whole_process:
             extras["whole_process"] = whole_process(1 if args.quick else 3)
         if args.threads:
-            extras["threads"] = run_child(["--worker", "threads"])
+            extras["threads"] = threads_table()
         results: dict[int, list[dict]] = {i: [] for i in range(len(cases))}
         started = time.perf_counter()
         for r in range(args.rounds):
@@ -630,9 +643,11 @@ def main(argv=None) -> int:
         for name, res in extras["products"].items():
             out.append(f"| {name} | {res['numba np.dot']:.2f} | {res['NumPy np.dot']:.2f} | {res['hand loop']:.2f} |")
     if "threads" in extras:
-        out += ["", "ms per later epoch (median), SGD, BLAS on 1 / 2 threads:", "",
+        out += ["", "ms per later epoch (median; a fresh process each), SGD, blas_threads=1 / 2 (the compiled epoch on",
+                "2: each batch in two halves on two threads for products of 2**19-2**24 multiply-adds, else BLAS's):",
+                "",
                 "| network, batch, dtype | NumPy engine | compiled epoch |", "| --- | ---: | ---: |"]  # fmt: skip
-        keys = sorted({k.rsplit(" ", 2)[0] for k in extras["threads"]}, key=list(extras["threads"]).index)
+        keys = list(dict.fromkeys(k.rsplit(" ", 2)[0] for k in extras["threads"]))  # in the measured order
         for k in keys:
             t = extras["threads"]
             out.append(f"| {k} | {t[k + ' numpy 1']:.2f} / {t[k + ' numpy 2']:.2f} | "

@@ -434,6 +434,18 @@ def test_train_splits_batches_in_halves_for_mid_sized_products(kernel_calls, siz
     assert kernel_calls == [False]  # blas_threads=None leaves threads to the user: no split either
 
 
+def test_no_halves_below_the_threaded_range_or_without_threadpoolctl(kernel_calls, monkeypatch):
+    from handgrad.training import loop
+
+    X, Y = _data(300, 20, 1, "mse")
+    # 5,120 x 32 = 164k multiply-adds: threads asked for, but halves of 16 rows are slower (measured)
+    train(Network([20, 256, 1], random_state=0), X, Y, epochs=1, batch_size=32, engine="compiled", progress=False,
+          blas_threads=2)  # fmt: skip
+    monkeypatch.setattr(loop, "_can_limit_blas", lambda: False)  # each half would run BLAS on every core
+    train(Network([20, 256, 1], random_state=0), X, Y, epochs=1, batch_size=128, engine="compiled", progress=False)
+    assert kernel_calls == [False, False]
+
+
 def test_train_in_halves_equals_the_numpy_engine(kernel_calls):
     X, Y = _data(600, 20, 2, "mse", seed=5)
     runs = {}

@@ -110,6 +110,15 @@ def _blas_threads_for(setting, network: Network, batch_size: int) -> int | None:
 _CONTROLLER_SAW_KERNEL = [False]
 
 
+def _can_limit_blas() -> bool:
+    """Whether threadpoolctl is there to limit BLAS's threads (the compiled epoch's halves need one each)."""
+    try:
+        import threadpoolctl  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _blas_limit(n_threads: int | None, compiled_engine: bool = False):
     """A context limiting BLAS to ``n_threads`` (threadpoolctl), or a no-op.
 
@@ -512,9 +521,16 @@ def train(
     threads = _blas_threads_for(blas_threads, network, batch_size)
     compiled_engine = engine == "compiled" and blas_threads is not None
     largest = max(W.size for W in network.weights) * batch_size if engine == "compiled" else 0
-    if compiled_engine and threads != 1 and _compiled.split_in_halves(largest, batch_size):
+    if (
+        compiled_engine
+        and threads != 1
+        and largest >= SINGLE_THREAD_WORK
+        and _compiled.split_in_halves(largest, batch_size)
+        and _can_limit_blas()
+    ):
         # Products large enough for several threads: the kernel runs each batch's two halves at once on two
-        # threads, each half's products on one BLAS thread (faster than every product on two).
+        # threads, each half's products on one BLAS thread (faster than every product on two). Not below
+        # SINGLE_THREAD_WORK even when asked for threads (blas_threads=2): halves of small batches are slower.
         step.halves, threads = True, 1
     blas = _blas_limit(threads, compiled_engine=compiled_engine)
     try:
