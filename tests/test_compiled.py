@@ -446,6 +446,45 @@ def test_no_halves_below_the_threaded_range_or_without_threadpoolctl(kernel_call
     assert kernel_calls == [False, False]
 
 
+_CONCURRENT_HALVES = """
+import threading
+import numpy as np
+from handgrad import Network
+from handgrad.training import train
+
+rng = np.random.default_rng(2)
+X, Y = rng.normal(size=(400, 20)), rng.normal(size=(400, 1))
+
+
+def fit(seed):
+    net = Network([20, 256, 1], activation="relu", random_state=seed)
+    train(net, X, Y, optimizer="adam", lr=1e-3, epochs=3, batch_size=128, shuffle=True, random_state=seed,
+          engine="compiled", progress=False)
+    return net.theta.copy()
+
+
+alone = [fit(seed) for seed in range(4)]
+together = [None] * 4
+threads = [threading.Thread(target=lambda s=s: together.__setitem__(s, fit(s))) for s in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+assert all(np.array_equal(a, b) for a, b in zip(alone, together)), "different numbers"
+print("ok")
+"""
+
+
+def test_trainings_in_halves_from_several_threads_at_once_give_each_its_own_numbers():
+    # Each epoch in halves launches a parallel region; compiled.run_epoch lets one such epoch run at a
+    # time: Numba's "workqueue" threading layer (its fallback without OpenMP or TBB, forced here) aborts
+    # the process on concurrent launches. Four threads, four trainings: each ends where it ends alone.
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    r = subprocess.run([sys.executable, "-c", _CONCURRENT_HALVES], capture_output=True, text=True, env=env,
+                       timeout=300)  # fmt: skip
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
 def test_train_in_halves_equals_the_numpy_engine(kernel_calls):
     X, Y = _data(600, 20, 2, "mse", seed=5)
     runs = {}

@@ -76,7 +76,9 @@ whether a combination can run compiled.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 
 import numpy as np
 
@@ -687,6 +689,11 @@ def load():
     return _compiled
 
 
+#: One epoch in halves at a time in the process: Numba's "workqueue" threading layer (its fallback where
+#: neither OpenMP nor TBB is installed) aborts the process when two threads launch parallel regions at
+#: once, and two such epochs at once would put four threads on two halves' worth of cores anyway.
+_HALVES_LOCK = threading.Lock()
+
 #: Largest matrix product of a step (multiply-adds, ``max n_l·n_{l-1} × batch``) for which the
 #: kernel splits batches in halves (:func:`split_in_halves`); above it, BLAS's own threads are faster.
 HALVES_UP_TO = 2**24
@@ -790,34 +797,35 @@ def run_epoch(
     """
     kernel = load()
     threads = None
-    if halves:  # the prange has two iterations: two of Numba's threads, whatever the size of its pool
-        import numba
+    with _HALVES_LOCK if halves else contextlib.nullcontext():
+        if halves:  # the prange has two iterations: two of Numba's threads, whatever the size of its pool
+            import numba
 
-        threads = numba.get_num_threads()
-        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-    try:
-        loss_sum, weight_sum, sq, bad, t = kernel(
-            theta,
-            grad,
-            state,
-            X,
-            Y,
-            w,
-            order,
-            int(batch_size),
-            sizes,
-            act_codes,
-            int(loss_code),
-            int(opt_code),
-            hyper,
-            int(t),
-            float(lr),
-            int(seed_denominator),
-            bool(halves),
-        )
-    finally:
-        if threads is not None:
-            numba.set_num_threads(threads)
+            threads = numba.get_num_threads()
+            numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        try:
+            loss_sum, weight_sum, sq, bad, t = kernel(
+                theta,
+                grad,
+                state,
+                X,
+                Y,
+                w,
+                order,
+                int(batch_size),
+                sizes,
+                act_codes,
+                int(loss_code),
+                int(opt_code),
+                hyper,
+                int(t),
+                float(lr),
+                int(seed_denominator),
+                bool(halves),
+            )
+        finally:
+            if threads is not None:
+                numba.set_num_threads(threads)
     return float(loss_sum), float(weight_sum), float(sq), int(bad), int(t)
 
 
