@@ -98,12 +98,16 @@ _CONTROLLER = None
 SINGLE_THREAD_WORK = 2**19
 
 
+def _largest_product(network: Network, batch_size: int) -> int:
+    """Multiply-adds of a step's largest matrix product, ``max n_l·n_{l-1} × batch_size``."""
+    return max(W.size for W in network.weights) * batch_size
+
+
 def _blas_threads_for(setting, network: Network, batch_size: int) -> int | None:
     if setting is None:
         return None
     if setting == "auto":
-        work = max(W.size for W in network.weights) * batch_size
-        return 1 if work < SINGLE_THREAD_WORK else None
+        return 1 if _largest_product(network, batch_size) < SINGLE_THREAD_WORK else None
     return check("blas_threads", setting, Integer(low=1))
 
 
@@ -520,12 +524,11 @@ def train(
     errstate = np.errstate(over="ignore", invalid="ignore")
     threads = _blas_threads_for(blas_threads, network, batch_size)
     compiled_engine = engine == "compiled" and blas_threads is not None
-    largest = max(W.size for W in network.weights) * batch_size if engine == "compiled" else 0
     if (
         compiled_engine
         and threads != 1
-        and largest >= SINGLE_THREAD_WORK
-        and _compiled.split_in_halves(largest, batch_size)
+        and _largest_product(network, batch_size) >= SINGLE_THREAD_WORK
+        and _compiled.split_in_halves(_largest_product(network, batch_size), batch_size)
         and _can_limit_blas()
     ):
         # Products large enough for several threads: the kernel runs each batch's two halves at once on two
