@@ -183,3 +183,28 @@ def test_ctrl_c_while_the_console_script_imports_handgrad_is_one_line(tmp_path, 
     assert p.returncode == 130, (out, err)
     assert "Traceback" not in err, err
     assert err.strip().splitlines()[-1].startswith("handgrad: interrupted"), err
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.3])
+def test_ctrl_c_while_python_m_handgrad_imports_the_package_is_one_line(tmp_path, delay):
+    """``python -m handgrad`` imports the package before its ``__main__``: the package installs the same
+    quiet handler for that command line (handgrad._quiet_ctrl_c_while_python_m_imports)."""
+    args = [sys.executable, "-m", "handgrad", "train", "--dataset", "sine", "--epochs", "100000", "-q", "--no-save"]
+    p = subprocess.Popen(args, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(delay)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, (out, err)
+    assert "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("handgrad: interrupted"), err
+
+
+def test_importing_handgrad_elsewhere_leaves_ctrl_c_alone():
+    # Only `python -m handgrad` gets the quiet handler: a program that imports handgrad keeps Python's.
+    code = "import signal, handgrad; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    r = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "True", r.stderr

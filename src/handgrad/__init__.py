@@ -17,6 +17,28 @@ Submodules: ``handgrad.data`` (CSV files, built-in data sets),
 imported only when used), ``handgrad.teaching`` (the derivation and its cost).
 """
 
+# ruff: noqa: E402 (the package's imports come after the Ctrl-C handler below)
+import sys as _sys
+
+
+def _quiet_ctrl_c_while_python_m_imports() -> None:
+    """``python -m handgrad``: Ctrl-C while this package imports (NumPy, the estimators: ~0.3 s) is one
+    line and exit 130, as with the console script (``_handgrad_entry``), not a traceback from inside an
+    import. Only for that command line (Python sets ``sys.argv[0]`` to ``"-m"`` while it imports the
+    package of the module to run; ``sys.orig_argv`` names the module): ``handgrad.__main__`` restores
+    Python's own handler before the command line runs, which handles Ctrl-C itself."""
+    argv = getattr(_sys, "orig_argv", [])
+    if _sys.argv[:1] != ["-m"] or "-m" not in argv or argv[argv.index("-m") + 1 :][:1] != ["handgrad"]:
+        return
+    import signal
+
+    from _handgrad_entry import _interrupted_while_starting
+
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+
+_quiet_ctrl_c_while_python_m_imports()
+
 from .activations import ACTIVATIONS, Activation, get_activation
 from .errors import (
     ConfigError,
