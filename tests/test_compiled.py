@@ -562,3 +562,22 @@ def test_numpys_blas_keeps_one_thread_while_the_kernels_may_use_more():
     assert {
         p["filepath"]: p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"
     } == before
+
+
+def test_the_command_line_says_once_that_it_compiles_the_kernel(tmp_path):
+    # The first compiled training on a machine compiles the kernel (10-20 s): `handgrad train` says so
+    # (compiled.on_compile); from Numba's cache on, nothing. An empty NUMBA_CACHE_DIR is a new machine.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    np.savetxt(tmp_path / "rows.csv", np.column_stack([X, X.sum(axis=1)]), delimiter=",", header="a,b,c,y",
+               comments="")  # fmt: skip
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    cmd = [sys.executable, "-m", "handgrad", "train", "--train", str(tmp_path / "rows.csv"), "--target", "y",
+           "--epochs", "2", "--engine", "compiled", "--no-save"]  # fmt: skip
+    said = []
+    for _ in range(2):
+        r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        said.append("compiling the training kernel for float64" in r.stderr)
+    assert said == [True, False]
+    assert compiled.on_compile is None  # the library itself says nothing

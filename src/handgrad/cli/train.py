@@ -53,6 +53,7 @@ from ..params import Integer, check
 from ..preprocessing import check_precision, constant_columns, constant_warnings
 from ..search import successive_halving
 from ..training import Callback, History, PrintEvery, TrainState
+from ..training import compiled as _compiled
 from ..training.distributed import DataParallel
 from ..training.loop import ENGINES
 from ._common import (
@@ -382,6 +383,7 @@ def _run(args: argparse.Namespace, dp=None) -> int:
     config = _checkpoint_config(args, outputs)
     if not args.quiet:
         _describe_network(args, cfg, setup, state)
+        _compiled.on_compile = _say_compiling
     if dp is not None:
         dp.ready(True)  # every rank prepared (one that failed has said ready(False): see _run_distributed)
 
@@ -703,6 +705,12 @@ def _is_stream(path) -> bool:
 
 
 # ---- train
+def _say_compiling(dtype: str) -> None:
+    """The compiled epoch's one-time notice (handgrad.training.compiled.on_compile)."""
+    say(f"compiling the training kernel for {dtype}: once on this machine, about 10-20 s (Numba keeps it in its "
+        "cache; --engine numpy skips it)", file=sys.stderr)  # fmt: skip
+
+
 def _train(args, data: _Data, setup: _Setup, callbacks, metric: str | None, checkpointer: Checkpointer, state, dp=None):
     """``fit`` the estimator on the training rows; the History, or :class:`Interrupted` from the checkpointer."""
     hooks = FitHooks(

@@ -653,6 +653,30 @@ _KERNELS = (
 )
 _compiled = None
 
+#: Called with the dtype's name (``"float64"``) just before the kernel is *compiled* for it, i.e. not
+#: found in Numba's on-disk cache: 10-20 s, once on a machine. None (the default): nothing is said;
+#: the command line sets it to say so.
+on_compile = None
+_ready: set = set()  # dtypes known to be compiled or cached
+
+
+def _will_compile(kernel, dtype) -> bool:
+    """Whether the next call in ``dtype`` compiles the kernel (it is neither in this process nor in
+    Numba's cache for this machine). NOTE: reads Numba's cache index through its private attributes;
+    where they differ (another Numba version), says False: the notice is a courtesy, not a contract."""
+    name = np.dtype(dtype).name
+    if name in _ready:
+        return False
+    _ready.add(name)
+    try:
+        if any(str(sig[0].dtype) == name for sig in kernel.signatures):
+            return False
+        magic = kernel.targetctx.codegen().magic_tuple()
+        index = kernel._cache._cache_file._load_index()
+        return not any(key[1] == magic and str(key[0][0].dtype) == name for key in index)
+    except Exception:  # Numba's internals: any failure means "do not know"
+        return False
+
 
 def load():
     """Import Numba and compile the kernel (or load it from the on-disk cache); returns it.
@@ -796,6 +820,8 @@ def run_epoch(
         The step count after the epoch.
     """
     kernel = load()
+    if on_compile is not None and _will_compile(kernel, theta.dtype):
+        on_compile(np.dtype(theta.dtype).name)
     threads = None
     with _HALVES_LOCK if halves else contextlib.nullcontext():
         if halves:  # the prange has two iterations: two of Numba's threads, whatever the size of its pool
