@@ -49,7 +49,8 @@ benchmark page). For batches of up to 64 rows the kernel therefore keeps the bat
 and each ``[a_l; 1]`` twice, as columns and as rows (a strided copy of ``n_l · N``
 numbers), so that every large product is row-major × row-major or column-major ×
 anything: 11 % less per epoch at batch 32. From 65 rows on the copies cost more
-than they save and are not made. Either way the results agree to rounding (tested).
+than they save and are not made (the rows of a product: a half's, when a batch runs in two halves,
+below). Either way the results agree to rounding (tested).
 
 Two halves of a batch: where a step's products are large enough for two threads (``train()``'s
 ``blas_threads`` rule) but not so large that OpenBLAS splits each of them well (:data:`HALVES_UP_TO`),
