@@ -344,3 +344,18 @@ def test_predict_columns_reuses_its_buffers_safely_across_networks_widths_and_th
     for t in threads:
         t.join()
     assert failures == []
+
+
+def test_predict_columns_keeps_no_large_buffers():
+    # A wide network's forward-only buffers (here [a_1; 1] of 4201 x 2048 float32: 34 MB) are not kept
+    # after the call: memory held between predictions stays bounded (KEEP_BYTES, 32 MB).
+    from handgrad import network as network_module
+
+    net = Network([3, 4200, 1], random_state=0, dtype=np.float32)
+    small = Network([3, 4, 1], random_state=0)
+    small.predict_columns(np.ones((3, 10)))
+    assert network_module._PREDICT_BUFFERS._by_width  # a small network's buffers are kept
+    net.predict_columns(np.ones((3, 2048)))
+    buffers = network_module._PREDICT_BUFFERS
+    kept = sum(A.nbytes for ws in buffers._by_width.values() for A in ws.A[1:] if A is not None)
+    assert kept <= buffers.KEEP_BYTES

@@ -66,10 +66,14 @@ class _PredictBuffers:
     buffers of a few MB cost more in page faults than the forward pass itself (a 5,597-row
     validation pass of the seed's network: 5.2 ms with fresh buffers, 2.5 ms reused). One slot
     for the whole process (the last network, by weak reference; at most two widths: the chunk
-    and the rest), so that memory held does not grow with the number of networks. A caller
-    *takes* the buffers and gives them back, under a lock: two threads predicting at once never
-    share them (the second makes its own).
+    and the rest), so that memory held does not grow with the number of networks, and none
+    above :attr:`KEEP_BYTES` (a wide network's buffers: there the pass itself outweighs its
+    page faults). A caller *takes* the buffers and gives them back, under a lock: two threads
+    predicting at once never share them (the second makes its own).
     """
+
+    #: Largest workspace kept between calls (bytes).
+    KEEP_BYTES = 32 * 2**20
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -85,6 +89,11 @@ class _PredictBuffers:
         return _bp.Workspace(network.layer_sizes, network.activations, N, network.dtype, forward_only=True)
 
     def give_back(self, network, ws: Workspace) -> None:
+        held = sum(A.nbytes for A in ws.A[1:] if A is not None) + ws.a[-1].nbytes
+        if ws.A[0] is not None:
+            held += ws.A[0].nbytes
+        if held > self.KEEP_BYTES:
+            return
         with self._lock:
             if self._owner is None or self._owner() is not network:
                 self._owner, self._by_width = weakref.ref(network), {}
