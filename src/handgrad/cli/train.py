@@ -824,8 +824,7 @@ def _run_distributed(args) -> int:
                 code = _run(args, dp)
     except HandgradError as exc:
         if not dp.was_ready:
-            with contextlib.suppress(HandgradError):
-                dp.ready(False)  # failed while preparing: the other ranks stop now instead of at the timeout
+            _not_ready(dp)  # failed while preparing: the other ranks stop now instead of at the timeout
             raise
         # NOTE: after a failed collective the group's teardown at exit could wait for the dead
         # rank (or abort): say the error and leave at once.
@@ -834,11 +833,24 @@ def _run_distributed(args) -> int:
         os._exit(2)
     except BaseException:
         if not dp.was_ready:
-            with contextlib.suppress(HandgradError):
-                dp.ready(False)
+            _not_ready(dp)
         raise
     dp.close()  # NOTE: only after a run every rank finished; after a failed collective it could wait
     return code
+
+
+def _not_ready(dp: DataParallel) -> None:
+    """Tell the other ranks that this one failed while preparing, then leave the process group.
+
+    NOTE: leaving it matters: a process that exits with the group still up can abort in gloo's
+    teardown ("terminate called without an active exception", exit -6 instead of the error's 2).
+    Only after the collective went through: after a failed one, leaving could wait for the dead rank.
+    """
+    try:
+        dp.ready(False)
+    except HandgradError:
+        return
+    dp.close()
 
 
 def _silence(args) -> None:
