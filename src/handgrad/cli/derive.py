@@ -121,6 +121,11 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.format
     if fmt is None:
         fmt = _SUFFIX_FORMATS.get(args.output.suffix.lower(), "text") if args.output else "text"
+    return _emit(args, der, fmt, batch, seed, tol)
+
+
+def _emit(args: argparse.Namespace, der, fmt: str, batch: int, seed: int, tol: float) -> int:
+    """Write the derivation ``der`` in ``fmt`` (to ``-o`` or standard output), then ``--check`` it: the exit code."""
     out = der.render(fmt)
     if args.output is not None:
         write_text_atomically(args.output, out, force=args.force)
@@ -152,15 +157,4 @@ def _run_layers(args: argparse.Namespace) -> int:
     if args.output is not None:
         check_output(args.output, force=args.force, flag="-o")
     der = LayerDerivation(args.layers, args.input_shape, args.loss)
-    out = der.render(args.format or "markdown")
-    if args.output is not None:
-        write_text_atomically(args.output, out, force=args.force)
-        print(f"wrote {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(out)
-    if args.check:
-        report = der.check(batch=batch, random_state=seed, tol=tol)
-        print()
-        print(report)
-        return 0 if report.ok else 1
-    return 0
+    return _emit(args, der, args.format or "markdown", batch, seed, tol)
