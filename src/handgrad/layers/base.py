@@ -26,6 +26,7 @@ chain rule across layers, ``dJ/da_{l-1} = layer_l.backward(dJ/da_l)`` for ``l = 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -184,6 +185,17 @@ REGISTRY: dict[str, Callable[..., Layer]] = {}
 def register(kind: str, factory: Callable[..., Layer]) -> None:
     """Make ``kind(...)`` in a layer specification build ``factory(*args, **kwargs)`` (arguments as strings)."""
     REGISTRY[kind] = factory
+
+
+def positive_int(layer: str, what: str, text) -> int:
+    """``text`` (from a specification, e.g. ``"64"`` or ``"+64"``) as a positive integer, or
+    :class:`ConfigError` naming the layer, what the number is and the text given."""
+    value = 0
+    with contextlib.suppress(ValueError):
+        value = int(str(text).strip())
+    if value < 1 or str(value) != str(text).strip().lstrip("+"):
+        raise ConfigError(f"{layer}: {what} must be a positive integer, got {text!r}")
+    return value
 
 
 def shape_error(layer: Layer, in_shape: Shape, expected: str) -> ConfigError:

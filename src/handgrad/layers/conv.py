@@ -43,7 +43,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..activations import IDENTITY, Activation, get_activation
 from ..errors import ConfigError
-from .base import Layer, ParamSpec, Shape, register, shape_error
+from .base import Layer, ParamSpec, Shape, positive_int, register, shape_error
 from .dense import activation_backward, activation_forward
 
 Pair = tuple[int, int]
@@ -135,7 +135,7 @@ class Conv2D(Layer):
     takes_activation = True
 
     def __init__(self, filters, kernel, stride=1, pad=0, activation="identity"):
-        self.filters = _positive_int_arg("conv", "the number of filters", filters)
+        self.filters = positive_int("conv", "the number of filters", filters)
         self.kernel: Pair = _pair("conv", "the kernel size", kernel)
         self.stride: Pair = _pair("conv", "stride", stride)
         self.same = isinstance(pad, str) and pad.strip().lower() == "same"
@@ -312,16 +312,6 @@ class Conv2D(Layer):
             f"$\\frac{{\\partial J}}{{\\partial a_{{{p}}}[c,h,w,n]}} = \\sum_{{(i,j,y,x):\\ {_index(sh, 'y', 'i', ph)}=h,\\ "
             f"{_index(sw, 'x', 'j', pw)}=w}} (W_{l}^T \\delta_{l})[(c,i,j),(y,x,n)]$",
         ]
-
-
-def _positive_int_arg(layer: str, what: str, text) -> int:
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        value = 0
-    if value < 1 or str(value) != str(text).strip().lstrip("+"):
-        raise ConfigError(f"{layer}: {what} must be a positive integer, got {text!r}")
-    return value
 
 
 # ---------------------------------------------------------------------- pooling

@@ -19,18 +19,7 @@ import numpy as np
 from .. import backprop as _bp
 from ..activations import IDENTITY, RELU, Activation, get_activation
 from ..backend import NUMPY
-from ..errors import ConfigError
-from .base import Layer, ParamSpec, Shape, register
-
-
-def _positive_int(layer: str, what: str, text) -> int:
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        value = 0
-    if value < 1 or str(value) != str(text).strip():
-        raise ConfigError(f"{layer}: {what} must be a positive integer, got {text!r}")
-    return value
+from .base import Layer, ParamSpec, Shape, positive_int, register
 
 
 class Dense(Layer):
@@ -50,7 +39,7 @@ class Dense(Layer):
     takes_activation = True
 
     def __init__(self, n, activation="identity"):
-        self.n = _positive_int("dense", "the number of units", n)
+        self.n = positive_int("dense", "the number of units", n)
         self.activation: Activation = get_activation(activation)
         self._workspaces = None
         self._inputs: dict[int, np.ndarray] = {}

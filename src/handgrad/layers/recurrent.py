@@ -52,22 +52,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .base import Layer, ParamSpec, Shape, register, shape_error
+from .base import Layer, ParamSpec, Shape, positive_int, register, shape_error
 
 _TRUE = ("seq", "true", "1", "yes")
 _FALSE = ("last", "false", "0", "no")
-
-
-def _positive_int(layer: str, what: str, text) -> int:
-    if isinstance(text, bool):
-        raise ConfigError(f"{layer}: {what} must be a positive integer, got {text!r}")
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        value = 0
-    if value < 1 or str(value) != str(text).strip():
-        raise ConfigError(f"{layer}: {what} must be a positive integer, got {text!r}")
-    return value
 
 
 def _flag(layer: str, text) -> bool:
@@ -90,7 +78,7 @@ class _Recurrent(Layer):
     gates = 1  # rows of z_t per unit: 1 (rnn) or 4 (lstm: i, f, g, o)
 
     def __init__(self, n, seq=False):
-        self.n = _positive_int(self.kind, "the number of units", n)
+        self.n = positive_int(self.kind, "the number of units", n)
         self.seq = _flag(f"{self.kind}({n},...)", seq)
         self._buffers: dict = {}
 
